@@ -1,0 +1,77 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Stateless tensor mathematics of AVSM: maps, affines, smoothing, advection, Jacobians.
+
+No ``nn.Module`` and no ignite here; the blocks, losses and metrics are thin wrappers of these functions.
+Import idiom: ``import monai_avsm.functional as AF``.
+"""
+
+from __future__ import annotations
+
+from .advection import advect_map, advection_rhs, clamp_velocity
+from .affine import affine_to_map, check_affine, compose_affines, identity_affine, invert_affine, update_affine
+from .finite_differences import central_difference
+from .jacobian import (
+    crop_margin,
+    fold_statistics,
+    jacobian_determinant,
+    jacobian_determinant_ddf,
+    jacobian_diagonal_product,
+    jacobian_matrix,
+)
+from .maps import compose_maps, ddf_to_map, identity_map, map_to_ddf, map_to_grid, resample_map, warp_image, warp_label
+from .smoothing import (
+    PAPER_SIGMAS,
+    PAPER_WEIGHTS,
+    fft_grid_shape,
+    fft_size,
+    gaussian_1d,
+    kernel_unit_spacing,
+    multi_gaussian_kernel,
+    multi_gaussian_kernel_fft,
+    smooth_fft,
+)
+
+__all__ = [
+    "PAPER_SIGMAS",
+    "PAPER_WEIGHTS",
+    "advect_map",
+    "advection_rhs",
+    "affine_to_map",
+    "central_difference",
+    "check_affine",
+    "clamp_velocity",
+    "compose_affines",
+    "compose_maps",
+    "crop_margin",
+    "ddf_to_map",
+    "fft_grid_shape",
+    "fft_size",
+    "fold_statistics",
+    "gaussian_1d",
+    "identity_affine",
+    "identity_map",
+    "invert_affine",
+    "jacobian_determinant",
+    "jacobian_determinant_ddf",
+    "jacobian_diagonal_product",
+    "jacobian_matrix",
+    "kernel_unit_spacing",
+    "map_to_ddf",
+    "map_to_grid",
+    "multi_gaussian_kernel",
+    "multi_gaussian_kernel_fft",
+    "resample_map",
+    "smooth_fft",
+    "update_affine",
+    "warp_image",
+    "warp_label",
+]

@@ -1,0 +1,41 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+r"""Central finite differences with linear extrapolation at the boundary (method spec §3; authors' code ``dXc``).
+
+.. math:: \partial_d f[i] = (f[i+1] - f[i-1]) / (2 h_d)
+
+inside; at the two ends the ghost value is linearly extrapolated (``f[-1] = 2 f[0] - f[1]``), which turns the
+central difference into the one-sided difference ``(f[1] - f[0]) / h_d``. Linear functions are differentiated
+exactly everywhere, including the boundary. (Same as ``torch.gradient(edge_order=1)``, written out so one call
+gives one axis.)
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["central_difference"]
+
+
+def central_difference(f: torch.Tensor, dim: int, spacing: float = 1.0) -> torch.Tensor:
+    """Derivative of ``f`` along tensor dimension ``dim`` (size >= 2) with grid spacing ``spacing``.
+
+    Returns a tensor of the shape of ``f``.
+    """
+    n = f.shape[dim]
+    if n < 2:
+        raise ValueError(f"central_difference: size along dim {dim} must be >= 2, got {n}.")
+    first = f.narrow(dim, 1, 1) - f.narrow(dim, 0, 1)
+    last = f.narrow(dim, n - 1, 1) - f.narrow(dim, n - 2, 1)
+    if n == 2:
+        return torch.cat([first, last], dim=dim) / spacing
+    inner = (f.narrow(dim, 2, n - 2) - f.narrow(dim, 0, n - 2)) * 0.5
+    return torch.cat([first, inner, last], dim=dim) / spacing

@@ -1,0 +1,29 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Enums and input checks shared across monai_avsm."""
+
+from __future__ import annotations
+
+from .enums import BoundaryMode, ComposeOrder, KernelNormalization, LabelWarpMode, MapSpace
+from .validation import check_finite, check_map, check_same_spatial_shape, check_spatial_tensor, ensure_spacing
+
+__all__ = [
+    "BoundaryMode",
+    "ComposeOrder",
+    "KernelNormalization",
+    "LabelWarpMode",
+    "MapSpace",
+    "check_finite",
+    "check_map",
+    "check_same_spatial_shape",
+    "check_spatial_tensor",
+    "ensure_spacing",
+]
