@@ -1,0 +1,76 @@
+"""Jacobian determinant: identity, affine maps and DDFs (voxel and physical units), constructed folds."""
+
+from __future__ import annotations
+
+import unittest
+
+import torch
+from parameterized import parameterized
+
+from monai_avsm.functional import (
+    affine_to_map,
+    fold_statistics,
+    identity_map,
+    jacobian_determinant,
+    jacobian_determinant_ddf,
+    jacobian_diagonal_product,
+    map_to_ddf,
+)
+
+
+class TestJacobian(unittest.TestCase):
+    @parameterized.expand([[(6, 7)], [(5, 6, 7)]])
+    def test_identity_is_one(self, shape):
+        det = jacobian_determinant(identity_map(shape, dtype=torch.float64))
+        torch.testing.assert_close(det, torch.ones(1, 1, *shape, dtype=torch.float64))
+
+    @parameterized.expand([[(6, 7)], [(5, 6, 7)]])
+    def test_affine_is_det_a(self, shape):
+        ndim = len(shape)
+        g = torch.Generator().manual_seed(ndim)
+        A = torch.eye(ndim, dtype=torch.float64) + 0.3 * torch.randn(2, ndim, ndim, generator=g, dtype=torch.float64)
+        b = torch.randn(2, ndim, generator=g, dtype=torch.float64)
+        phi = affine_to_map(A, b, shape)
+        expected = torch.linalg.det(A).reshape(2, 1, *([1] * ndim)).expand(2, 1, *shape)
+        torch.testing.assert_close(jacobian_determinant(phi), expected)
+        # the same determinant from the MONAI voxel DDF, and from a physical DDF with its spacing
+        torch.testing.assert_close(jacobian_determinant_ddf(map_to_ddf(phi)), expected)
+        spacing = (0.5, 2.0, 1.5)[:ndim]
+        ddf_mm = map_to_ddf(phi) * torch.tensor(spacing, dtype=torch.float64).reshape(1, ndim, *([1] * ndim))
+        torch.testing.assert_close(jacobian_determinant_ddf(ddf_mm, spacing=spacing), expected)
+
+    def test_constructed_fold(self):
+        """phi_0 goes 3,2,1,2,3,...,8 (voxels) along axis 0: the derivative is -1 at i = 0 (one-sided) and
+        i = 1 (central), 0 at i = 2 and 1 elsewhere."""
+        f = torch.tensor([3, 2, 1, 2, 3, 4, 5, 6, 7, 8], dtype=torch.float64)
+        n0, n1 = 10, 6
+        phi = identity_map((n0, n1), dtype=torch.float64)
+        phi[0, 0] = (2 * f / (n0 - 1) - 1).reshape(n0, 1).expand(n0, n1)
+        det = jacobian_determinant(phi)
+        stats = fold_statistics(det)
+        self.assertEqual(float(stats["count"][0]), 2 * n1)
+        self.assertAlmostEqual(float(stats["mean_abs"][0]), 1.0)
+        self.assertAlmostEqual(float(stats["fraction"][0]), 2 * n1 / (n0 * n1))
+        # an interior margin of 2 on axis 0 excludes the folded rows, a margin of 1 keeps one of them
+        self.assertEqual(float(fold_statistics(det, margin=(2, 0))["count"][0]), 0.0)
+        self.assertEqual(float(fold_statistics(det, margin=(1, 0))["count"][0]), n1)
+
+    def test_determinant_differs_from_diagonal_product(self):
+        """A = [[1, 2], [2, 1]] folds (det -3) though its diagonal product is 1 (the authors' measure misses it)."""
+        A = torch.tensor([[[1.0, 2.0], [2.0, 1.0]]], dtype=torch.float64)
+        phi = affine_to_map(A, torch.zeros(1, 2, dtype=torch.float64), (5, 6))
+        torch.testing.assert_close(jacobian_determinant(phi), torch.full((1, 1, 5, 6), -3.0, dtype=torch.float64))
+        torch.testing.assert_close(jacobian_diagonal_product(phi), torch.ones(1, 1, 5, 6, dtype=torch.float64))
+
+    def test_no_fold_gives_zero_mean(self):
+        stats = fold_statistics(torch.ones(2, 1, 4, 4))
+        self.assertEqual(stats["count"].tolist(), [0.0, 0.0])
+        self.assertEqual(stats["mean_abs"].tolist(), [0.0, 0.0])
+
+    def test_ill_margin(self):
+        with self.assertRaisesRegex(ValueError, "margin"):
+            fold_statistics(torch.ones(1, 1, 4, 4), margin=2)
+
+
+if __name__ == "__main__":
+    unittest.main()
