@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import torch
 
-from monai_avsm.functional.finite_differences import central_difference
+from monai_avsm.functional.finite_differences import central_difference, central_difference_transpose
 from monai_avsm.utils.validation import check_map
 
 __all__ = ["advection_rhs", "clamp_velocity", "advect_map"]
@@ -40,6 +40,47 @@ def _normalized_spacing(spatial_shape) -> list[float]:
     return [2.0 / (n - 1) for n in spatial_shape]
 
 
+def _rhs(phi: torch.Tensor, v: torch.Tensor, h: list[float]) -> torch.Tensor:
+    out = torch.zeros_like(phi)
+    for d in range(phi.ndim - 2):
+        out.addcmul_(v[:, d : d + 1], central_difference(phi, dim=d + 2, spacing=h[d]), value=-1.0)
+    return out
+
+
+class _AdvectionRHS(torch.autograd.Function):
+    """:math:`-\\sum_d v_d \\partial_d \\Phi` with a hand-written backward.
+
+    Autograd through the slicing of the finite differences would store three derivative fields per call and build
+    full-size zero tensors in backward; here only ``phi`` and ``v`` are saved and the backward applies the transposed
+    difference operator: :math:`\\nabla_\\Phi = -\\sum_d D_d^T (v_d\\, g)`,
+    :math:`\\nabla_{v_d} = -\\sum_c g_c\\, D_d \\Phi_c`.
+    """
+
+    @staticmethod
+    def forward(ctx, phi: torch.Tensor, v: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        h = _normalized_spacing(phi.shape[2:])
+        ctx.save_for_backward(phi, v)
+        ctx.h = h
+        return _rhs(phi, v, h)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        phi, v = ctx.saved_tensors
+        h = ctx.h
+        grad_phi = grad_v = None
+        ndim = phi.ndim - 2
+        if ctx.needs_input_grad[0]:
+            grad_phi = torch.zeros_like(phi)
+            for d in range(ndim):
+                grad_phi.sub_(central_difference_transpose(grad * v[:, d : d + 1], dim=d + 2, spacing=h[d]))
+        if ctx.needs_input_grad[1]:
+            cols = [(grad * central_difference(phi, dim=d + 2, spacing=h[d])).sum(dim=1, keepdim=True) for d in range(ndim)]
+            grad_v = -torch.cat(cols, dim=1)
+            if grad_v.shape != v.shape:  # v broadcast over the batch
+                grad_v = grad_v.sum(dim=0, keepdim=True)
+        return grad_phi, grad_v
+
+
 def advection_rhs(phi: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     r"""Right-hand side :math:`-D\Phi\, v = -\sum_d v_d\, \partial_d \Phi` of the advection equation.
 
@@ -47,13 +88,9 @@ def advection_rhs(phi: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         phi: map ``(B, D, *S)``, ``MapSpace.NORMALIZED``.
         v: velocity ``(B, D, *S)`` in normalised units per unit time (channel ``d`` along tensor axis ``d``).
     """
-    ndim = phi.ndim - 2
-    h = _normalized_spacing(phi.shape[2:])
-    out = None
-    for d in range(ndim):
-        term = v[:, d : d + 1] * central_difference(phi, dim=d + 2, spacing=h[d])
-        out = term if out is None else out + term
-    return -out
+    if torch.is_grad_enabled() and (phi.requires_grad or v.requires_grad):
+        return _AdvectionRHS.apply(phi, v)
+    return _rhs(phi, v, _normalized_spacing(phi.shape[2:]))
 
 
 def clamp_velocity(v: torch.Tensor, max_voxels: float) -> torch.Tensor:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["central_difference"]
+__all__ = ["central_difference", "central_difference_transpose"]
 
 
 def central_difference(f: torch.Tensor, dim: int, spacing: float = 1.0) -> torch.Tensor:
@@ -39,3 +39,24 @@ def central_difference(f: torch.Tensor, dim: int, spacing: float = 1.0) -> torch
         return torch.cat([first, last], dim=dim) / spacing
     inner = (f.narrow(dim, 2, n - 2) - f.narrow(dim, 0, n - 2)) * 0.5
     return torch.cat([first, inner, last], dim=dim) / spacing
+
+
+def central_difference_transpose(y: torch.Tensor, dim: int, spacing: float = 1.0) -> torch.Tensor:
+    """Apply the transpose of :func:`central_difference` (a linear operator along ``dim``) to ``y``.
+
+    Used by hand-written backward passes: ``<central_difference(f), y> = <f, central_difference_transpose(y)>``.
+    Row ``i`` of the operator puts ``+c_i`` at column ``i + 1`` and ``-c_i`` at ``i - 1`` inside (``c_i = 1 / 2h``);
+    the boundary rows put ``-c, +c`` (first) and ``-c, +c`` (last) at their two one-sided columns (``c = 1 / h``).
+    """
+    n = y.shape[dim]
+    if n < 2:
+        raise ValueError(f"central_difference_transpose: size along dim {dim} must be >= 2, got {n}.")
+    coef = torch.full((n,), 0.5 / spacing, dtype=y.dtype, device=y.device)
+    coef[0] = coef[-1] = 1.0 / spacing
+    w = y * coef.reshape([n if k == (dim % y.ndim) else 1 for k in range(y.ndim)])
+    out = torch.zeros_like(w)
+    out.narrow(dim, 1, n - 1).add_(w.narrow(dim, 0, n - 1))
+    out.narrow(dim, 0, n - 1).sub_(w.narrow(dim, 1, n - 1))
+    out.narrow(dim, 0, 1).sub_(w.narrow(dim, 0, 1))
+    out.narrow(dim, n - 1, 1).add_(w.narrow(dim, n - 1, 1))
+    return out
