@@ -1,0 +1,214 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+r"""``MKLNCCLoss``: the multi-kernel localized NCC similarity of AVSM (paper eq. 2-3, method spec §4).
+
+A MONAI-style loss (``_Loss``, ``reduction``) over :func:`monai_avsm.functional.lncc.mk_lncc`; usable in any MONAI
+registration pipeline in place of ``LocalNormalizedCrossCorrelationLoss``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from monai.utils import LossReduction, look_up_option
+from torch.nn.modules.loss import _Loss
+
+from monai_avsm.functional.lncc import (
+    IntOrTuple,
+    LNCCSettings,
+    _check_fit,
+    _check_pair,
+    _mk_lncc,
+    default_lncc_settings,
+    parse_lncc_settings,
+)
+
+__all__ = ["MKLNCCLoss"]
+
+
+class MKLNCCLoss(_Loss):
+    r"""Multi-kernel localized normalized cross-correlation loss, mk-LNCC (paper eq. 2-3).
+
+    For each kernel :math:`k` with weight :math:`w_k`, the squared NCC of every valid window :math:`o` (the paper's
+    :math:`\kappa_s`, eq. 2, squared as in the authors' code):
+
+    .. math::
+
+        \mathrm{ncc}^2_{k,o} = \frac{\big(\sum (I - \bar I_o)(T - \bar T_o)\big)^2 + \epsilon_{nr}}
+        {\sum (I - \bar I_o)^2 \, \sum (T - \bar T_o)^2 + \epsilon_{dr}},
+        \qquad
+        L = \sum_k w_k \Big( 1 - \frac{1}{C N_k} \sum_{c, o} \mathrm{ncc}^2_{k,c,o} \Big)   \quad \text{(eq. 3)}
+
+    with sums over the :math:`n_k = \prod_a k_a` voxels of window :math:`o` (kernel :math:`k`, stride :math:`s`,
+    dilation :math:`d`), :math:`N_k` windows and :math:`C` channels. :math:`L = 0` for identical images (up to
+    :math:`\epsilon_{dr}`), :math:`L \le 1` for ``smooth_nr = 0``; :math:`L` is invariant to :math:`aI + b` for any
+    :math:`a \ne 0`. Windows where an image is constant give :math:`\mathrm{ncc}^2 = \epsilon_{nr} / \epsilon_{dr}`
+    (0 by default), finite with finite gradients.
+
+    The window sums cost :math:`O(\text{voxels})` per kernel whatever the window size (separable prefix sums; see
+    :mod:`monai_avsm.functional.lncc`); statistics are computed in float32 for float16/bfloat16 inputs (float64 for
+    float64) with autocast disabled, and the loss is returned in that dtype.
+
+    Defaults (``kernel_sizes=None``): the paper's rule from the smallest spatial size :math:`S` of the input, evaluated
+    at every forward call (:func:`~monai_avsm.functional.lncc.default_lncc_settings`):
+
+    - :math:`S \ge 128`: cubic kernels :math:`S/16, S/8, S/4`, weights 0.1, 0.3, 0.6, dilation 2;
+    - :math:`64 \le S < 128`: :math:`S/4, S/2`, weights 0.3, 0.7, dilation 2;
+    - :math:`S < 64`: :math:`S/2`, weight 1, dilation 1;
+
+    with kernel sizes truncated to int and stride :math:`\max(\lfloor (k+1)/4 \rfloor, 1)`. For 80x192x192:
+    k = 20 (stride 5, dilation 2) and k = 40 (stride 10, dilation 2). The rule's dilated kernels always fit in the
+    image (:math:`(k-1) \cdot 2 + 1 < S`).
+
+    Deviation / notes:
+        - The NCC is squared (the authors' code, not the paper's eq. 2): anti-correlated windows count as matches,
+          which suits images of different contrast but not a target with inverted contrast where that is a mismatch.
+        - Compared with MONAI's ``LocalNormalizedCrossCorrelationLoss``: valid windows only (no zero padding, so no
+          border windows), strides and dilations, even and anisotropic kernels, several kernels, rectangular windows
+          only, :math:`\epsilon_{dr}` added to the product of the variances (MONAI clamps each variance at
+          ``smooth_dr``), and a loss in :math:`[0, 1]` (:math:`1 - \mathrm{ncc}^2`) rather than :math:`[-1, 0]`
+          (:math:`-\mathrm{ncc}^2`). With one odd kernel, stride 1 and dilation 1, the per-window
+          :math:`\mathrm{ncc}^2` equals MONAI's ``-loss`` map (``reduction="none"``) on the interior voxels, up to
+          the epsilons.
+        - The authors multiply the loss by the batch size (mermaid) or by it and then divide by it (easyreg); here
+          ``reduction`` decides.
+        - First derivatives only (no double backward).
+
+    Args:
+        spatial_dims: number of spatial dims, 1, 2 or 3 (default 3).
+        kernel_sizes: ``None`` (default): the paper's rule at forward time; then ``kernel_weights``, ``strides`` and
+            ``dilations`` must be ``None``. Otherwise an int (one cubic kernel) or one entry per kernel, each an int
+            (cubic) or ``spatial_dims`` ints; even sizes are allowed. ``(9, 21, 41)`` is three cubic kernels;
+            ``((9, 21, 41),)`` one anisotropic kernel.
+        kernel_weights: one weight per kernel, ``>= 0``, summing to 1 within 1e-6 (not renormalised); ``None``:
+            equal weights.
+        strides: ``None`` (stride 1: every window position, as MONAI's LNCC; the paper's ``k/4`` stride comes only
+            with ``kernel_sizes=None``), an int for all kernels, or one entry per kernel (int or per-axis ints).
+        dilations: as ``strides``; ``None`` means dilation 1.
+        smooth_nr: added to the squared cross term of each window (default 0).
+        smooth_dr: added to the product of the window variances, as sums (default 1e-5, the authors' value).
+        reduction: ``"mean"`` (default, over the batch), ``"sum"`` (over the batch) or ``"none"``: the per-sample loss,
+            shape ``(B,)`` (as MONAI's ``GlobalMutualInformationLoss``; a per-voxel map as returned by MONAI's LNCC
+            does not exist here, the kernels' windows lie on different grids).
+
+    Raises:
+        ValueError: invalid ``spatial_dims``, ``kernel_sizes``, ``kernel_weights``, ``strides``, ``dilations`` or
+            ``reduction`` (at construction); at forward, inputs of different shapes or of the wrong number of spatial
+            dims, or a dilated kernel larger than the image.
+        TypeError: non-integer kernel sizes, strides or dilations; non-floating inputs.
+
+    Example::
+
+        import torch
+        from monai_avsm.losses import MKLNCCLoss
+
+        loss_fn = MKLNCCLoss(spatial_dims=3)  # the paper's windows for the input size
+        pred = torch.rand(2, 1, 80, 192, 192, requires_grad=True)  # e.g. the warped moving image
+        target = torch.rand(2, 1, 80, 192, 192)
+        loss = loss_fn(pred, target)  # k=20 (stride 5) and k=40 (stride 10), dilation 2, weights 0.3 / 0.7
+        loss.backward()
+
+        # a dense single-kernel LNCC, like MONAI's with kernel_size=9 (but valid windows, loss in [0, 1])
+        dense = MKLNCCLoss(spatial_dims=3, kernel_sizes=9)
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int = 3,
+        kernel_sizes: IntOrTuple | Sequence[IntOrTuple] | None = None,
+        kernel_weights: Sequence[float] | None = None,
+        strides: IntOrTuple | Sequence[IntOrTuple] | None = None,
+        dilations: IntOrTuple | Sequence[IntOrTuple] | None = None,
+        smooth_nr: float = 0.0,
+        smooth_dr: float = 1e-5,
+        reduction: LossReduction | str = LossReduction.MEAN,
+    ) -> None:
+        super().__init__(reduction=_parse_reduction(reduction, "MKLNCCLoss"))
+        if isinstance(spatial_dims, bool) or spatial_dims not in (1, 2, 3):
+            raise ValueError(f"MKLNCCLoss: 'spatial_dims' must be 1, 2 or 3, got {spatial_dims!r}.")
+        self.spatial_dims = int(spatial_dims)
+        self.settings: LNCCSettings | None = None
+        if kernel_sizes is None:
+            options = (("kernel_weights", kernel_weights), ("strides", strides), ("dilations", dilations))
+            given = [name for name, value in options if value is not None]
+            if given:
+                raise ValueError(
+                    f"MKLNCCLoss: 'kernel_sizes' is None (the paper's rule, which also sets the weights, strides and "
+                    f"dilations) but {', '.join(repr(g) for g in given)} was given; pass 'kernel_sizes' as well."
+                )
+        else:
+            self.settings = parse_lncc_settings(
+                self.spatial_dims, kernel_sizes, kernel_weights, strides, dilations, caller="MKLNCCLoss"
+            )
+        self.smooth_nr = float(smooth_nr)
+        self.smooth_dr = float(smooth_dr)
+        if self.smooth_nr < 0 or self.smooth_dr < 0:
+            raise ValueError(
+                f"MKLNCCLoss: 'smooth_nr' and 'smooth_dr' must be >= 0, got {self.smooth_nr} and {self.smooth_dr}."
+            )
+
+    def settings_for(self, spatial_shape: Sequence[int]) -> LNCCSettings:
+        """The windows used for images of ``spatial_shape`` (the paper's rule when ``kernel_sizes`` is ``None``)."""
+        if self.settings is not None:
+            return self.settings
+        return default_lncc_settings(spatial_shape)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            pred: ``(B, C, *S)``, e.g. the warped moving image.
+            target: ``(B, C, *S)``, the fixed image.
+
+        Returns:
+            a scalar for ``"mean"`` and ``"sum"``, ``(B,)`` for ``"none"``; float32 (float64 for float64 inputs).
+
+        Raises:
+            ValueError: if the shapes differ, the number of spatial dims is not ``spatial_dims``, or a dilated kernel
+                does not fit in ``S``.
+        """
+        _check_pair(pred, target, "MKLNCCLoss")
+        if pred.ndim - 2 != self.spatial_dims:
+            raise ValueError(
+                f"MKLNCCLoss: 'pred' must have {self.spatial_dims} spatial dims ('spatial_dims'), i.e. shape "
+                f"(B, C, {', '.join('S' + str(i) for i in range(self.spatial_dims))}), got shape {tuple(pred.shape)}."
+            )
+        settings = self.settings_for(pred.shape[2:])
+        _check_fit(settings, pred.shape[2:], "MKLNCCLoss")
+        loss = _mk_lncc(pred, target, settings, self.smooth_nr, self.smooth_dr)  # (B,)
+        if self.reduction == LossReduction.MEAN.value:
+            return loss.mean()
+        if self.reduction == LossReduction.SUM.value:
+            return loss.sum()
+        return loss
+
+    def extra_repr(self) -> str:
+        if self.settings is None:
+            windows = "kernel_sizes=None (paper rule)"
+        else:
+            s = self.settings
+            windows = (
+                f"kernel_sizes={s.kernel_sizes}, kernel_weights={s.kernel_weights}, strides={s.strides}, "
+                f"dilations={s.dilations}"
+            )
+        return (
+            f"spatial_dims={self.spatial_dims}, {windows}, smooth_nr={self.smooth_nr}, smooth_dr={self.smooth_dr}, "
+            f"reduction={self.reduction!r}"
+        )
+
+
+def _parse_reduction(reduction: LossReduction | str, caller: str) -> str:
+    """``reduction`` as one of ``"none"``, ``"mean"``, ``"sum"`` (``look_up_option``), or a ``ValueError`` naming it."""
+    try:
+        return str(look_up_option(reduction, LossReduction).value)
+    except ValueError as e:
+        hint = " ".join(str(e).split())
+        raise ValueError(f"{caller}: 'reduction' must be one of 'none', 'mean', 'sum', got {reduction!r}. {hint}") from e
