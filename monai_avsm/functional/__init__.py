@@ -17,7 +17,16 @@ Import idiom: ``import monai_avsm.functional as AF``.
 from __future__ import annotations
 
 from .advection import advect_map, advection_rhs, clamp_velocity
-from .affine import affine_to_map, check_affine, compose_affines, identity_affine, invert_affine, update_affine
+from .affine import (
+    affine_from_theta,
+    affine_to_map,
+    check_affine,
+    compose_affines,
+    identity_affine,
+    invert_affine,
+    theta_from_affine,
+    update_affine,
+)
 from .finite_differences import central_difference
 from .jacobian import (
     crop_margin,
@@ -45,6 +54,7 @@ __all__ = [
     "PAPER_WEIGHTS",
     "advect_map",
     "advection_rhs",
+    "affine_from_theta",
     "affine_to_map",
     "central_difference",
     "check_affine",
@@ -71,6 +81,7 @@ __all__ = [
     "multi_gaussian_kernel_fft",
     "resample_map",
     "smooth_fft",
+    "theta_from_affine",
     "update_affine",
     "warp_image",
     "warp_label",

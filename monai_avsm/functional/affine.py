@@ -25,7 +25,16 @@ from monai.utils import look_up_option
 from monai_avsm.functional.maps import identity_map
 from monai_avsm.utils.enums import ComposeOrder
 
-__all__ = ["check_affine", "identity_affine", "affine_to_map", "compose_affines", "update_affine", "invert_affine"]
+__all__ = [
+    "check_affine",
+    "identity_affine",
+    "affine_to_map",
+    "compose_affines",
+    "update_affine",
+    "invert_affine",
+    "theta_from_affine",
+    "affine_from_theta",
+]
 
 
 def check_affine(A: torch.Tensor, b: torch.Tensor, caller: str) -> int:
@@ -97,3 +106,13 @@ def invert_affine(A: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
     check_affine(A, b, "invert_affine")
     A_inv = torch.linalg.inv(A)
     return A_inv, -(A_inv @ b.unsqueeze(-1)).squeeze(-1)
+
+
+def theta_from_affine(A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(A (B, D, D), b (B, D))`` -> ``theta = [A | b]`` ``(B, D, D + 1)``."""
+    return torch.cat([A, b.unsqueeze(-1)], dim=-1)
+
+
+def affine_from_theta(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``theta = [A | b]`` ``(B, D, D + 1)`` -> ``(A, b)``."""
+    return theta[..., :-1], theta[..., -1]

@@ -13,5 +13,17 @@
 from __future__ import annotations
 
 from .blocks import LabelMapWarp, MapAdvection, MapWarp, MultiGaussianSmoother, VSVFWarp
+from .nets import AffineNet, AVSMNet, MomentumUNet, MultiStepAffineNet, VSVFNet
 
-__all__ = ["LabelMapWarp", "MapAdvection", "MapWarp", "MultiGaussianSmoother", "VSVFWarp"]
+__all__ = [
+    "AVSMNet",
+    "AffineNet",
+    "LabelMapWarp",
+    "MapAdvection",
+    "MapWarp",
+    "MomentumUNet",
+    "MultiGaussianSmoother",
+    "MultiStepAffineNet",
+    "VSVFNet",
+    "VSVFWarp",
+]

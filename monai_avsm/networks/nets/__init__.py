@@ -1,0 +1,20 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Trainable AVSM networks: the multi-step affine net, the momentum U-Net, the multi-step vSVF net and AVSMNet."""
+
+from __future__ import annotations
+
+from .affine_net import AffineNet, MultiStepAffineNet, split_symmetric
+from .avsm_net import AVSMNet
+from .momentum_net import MomentumUNet
+from .vsvf_net import VSVFNet
+
+__all__ = ["AVSMNet", "AffineNet", "MomentumUNet", "MultiStepAffineNet", "VSVFNet", "split_symmetric"]

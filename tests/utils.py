@@ -1,0 +1,31 @@
+"""Shared test data: real anatomy that ships with installed packages (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from monai.transforms import LoadImage, ScaleIntensityRangePercentiles
+
+from monai_avsm.demo import sample_image_path
+
+
+@functools.lru_cache(maxsize=None)
+def real_volume() -> torch.Tensor:
+    """nibabel's real T1 (33x41x25, 2 mm), intensities 0.1/99.9 percentiles -> [0, 1], ``(1, 1, 33, 41, 25)``."""
+    img = LoadImage(image_only=True, ensure_channel_first=True)(sample_image_path())
+    img = ScaleIntensityRangePercentiles(lower=0.1, upper=99.9, b_min=0.0, b_max=1.0, clip=True)(img)
+    return torch.as_tensor(img).float().unsqueeze(0)
+
+
+def real_slice(size: tuple[int, int] = (64, 80), index: int = 12) -> torch.Tensor:
+    """An axial slice of :func:`real_volume`, resized to ``size``: ``(1, 1, *size)``."""
+    sl = real_volume()[..., index]
+    return F.interpolate(sl, size=size, mode="bilinear", align_corners=True)
+
+
+def tissue_labels(image: torch.Tensor, quantiles=(0.4, 0.75)) -> torch.Tensor:
+    """Three intensity classes (background, darker, brighter tissue) of a real image, as integer labels."""
+    q = torch.quantile(image.flatten(), torch.tensor(quantiles, dtype=image.dtype))
+    return (image > q[0]).long() + (image > q[1]).long()
