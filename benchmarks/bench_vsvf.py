@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import resource
-import statistics
-import subprocess
+import os
 import sys
-import time
 import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import machine_line, measure, run_in_subprocess  # noqa: E402
 
 CASES = ["vsvf_warp", "dvf2ddf_full", "dvf2ddf_half"]
 LABELS = {
@@ -32,13 +31,6 @@ LABELS = {
     "dvf2ddf_full": "MONAI DVF2DDF x7 + Warp (full res)",
     "dvf2ddf_half": "MONAI DVF2DDF x7 at 1/2 res + upsample + Warp",
 }
-
-
-def _sync(device):
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def run_case(case: str, shape: tuple[int, ...], device_name: str, repeats: int, threads: int) -> dict:
@@ -78,33 +70,7 @@ def run_case(case: str, shape: tuple[int, ...], device_name: str, repeats: int, 
             loss = F.mse_loss(warp(source, ddf), target)
             loss.backward()
 
-    base_rss_mb = _current_rss_mb()
-    step()  # warm-up (kernel caches, allocator)
-    param.grad = None
-    _sync(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-    times = []
-    for _ in range(repeats):
-        param.grad = None
-        _sync(device)
-        t0 = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    if device.type == "cuda":
-        peak_mb = (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    else:
-        # high-water mark of the resident set (ru_maxrss, KiB on Linux) above the resident set before the first step
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base_rss_mb
-    return {"case": case, "median_s": statistics.median(times), "min_s": min(times), "peak_mb": peak_mb}
-
-
-def _current_rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * resource.getpagesize() / 2**20
+    return {"case": case, **measure(step, device, repeats)}
 
 
 def main() -> None:
@@ -131,17 +97,14 @@ def main() -> None:
         devices.remove("cuda")
         print("CUDA not available: CPU only.\n")
     print(f"VSVFWarp vs MONAI DVF2DDF, image {shape}, momentum {tuple(s // 2 for s in shape)}, batch 1, fwd+bwd")
-    print(f"torch {torch.__version__}, python {platform.python_version()}, {platform.processor() or platform.machine()}")
+    print(machine_line())
     for device in devices:
         rows = []
         for case in CASES:
-            cmd = [sys.executable, __file__, "--worker", f"{case}@{device}", "--repeats", str(repeats)]
-            cmd += ["--threads", str(args.threads), "--shape", *map(str, shape)]
-            res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if res.returncode != 0:
-                print(f"{case} on {device} failed:\n{res.stderr[-2000:]}")
-                continue
-            rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+            worker = ["--worker", f"{case}@{device}", "--repeats", str(repeats), "--threads", str(args.threads)]
+            row = run_in_subprocess(__file__, worker + ["--shape", *map(str, shape)])
+            if row is not None:
+                rows.append(row)
         ref = next((r for r in rows if r["case"] == "vsvf_warp"), None)
         unit = "MB (peak RSS increase)" if device == "cpu" else "MB (peak allocated)"
         print(f"\n### {device} ({args.threads} threads)" if device == "cpu" else f"\n### {device}")
