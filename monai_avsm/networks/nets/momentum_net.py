@@ -121,6 +121,8 @@ class MomentumUNet(nn.Module):
                 nn.init.kaiming_normal_(module.weight, a=0.01, nonlinearity="leaky_relu")
                 nn.init.zeros_(module.bias)
         nn.init.zeros_(self.out.conv.weight)
+        if spatial_dims == 3:  # channels-last 3D convolutions are about 1.5x faster on CPU (oneDNN) and on cuDNN
+            self.to(memory_format=torch.channels_last_3d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ndim = check_spatial_tensor(x, "x", "MomentumUNet", channels=self.in_channels)
@@ -133,6 +135,8 @@ class MomentumUNet(nn.Module):
             for s, p in zip(reversed(shape), reversed(padded)):
                 pad += [0, p - s]
             x = F.pad(x, pad)
+        if self.spatial_dims == 3:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         e1 = self.c1(x)
         e2a = self.e2a(e1)
         e2c = e2a + self.e2c(e2a + self.e2b(e2a))
@@ -151,4 +155,4 @@ class MomentumUNet(nn.Module):
         u2 = self.d2b(torch.cat([e2c, self.up2(u4)], dim=1))
         m = self.out(u2)
         half = tuple(math.ceil(s / 2) for s in shape)
-        return m[(slice(None), slice(None)) + tuple(slice(0, h) for h in half)]
+        return m[(slice(None), slice(None)) + tuple(slice(0, h) for h in half)].contiguous()
