@@ -114,7 +114,8 @@ def main() -> None:
             tr = r["median_s"] / ref["median_s"] if ref else float("nan")
             mr = r["peak_mb"] / ref["peak_mb"] if ref and ref["peak_mb"] > 0 else float("nan")
             print(
-                f"| {LABELS[r['case']]} | {r['median_s']:.3f} | {r['min_s']:.3f} | {r['peak_mb']:.0f} | {tr:.2f} | {mr:.2f} |"
+                f"| {LABELS[r['case']]} | {r['median_s']:.3f} | {r['min_s']:.3f} | {r['peak_mb']:.0f} "
+                f"| {tr:.2f} | {mr:.2f} |"
             )
 
 

@@ -196,9 +196,16 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(res["metrics"], f, indent=2)
     m = res["metrics"]
     logger.info(
-        "\nmk-LNCC %.4f -> %.4f | MSE %.5f -> %.5f | map error %.3f -> %.3f voxels (mean, interior) | folds %d | %.1f s",
-        m["mklncc_before"], m["mklncc_after"], m["mse_before"], m["mse_after"],
-        m["map_error_voxels_mean_before"], m["map_error_voxels_mean_after"], m["folds"], m["seconds"],
+        "\nmk-LNCC %.4f -> %.4f | MSE %.5f -> %.5f | map error %.3f -> %.3f voxels (mean, interior) | "
+        "folds %d | %.1f s",
+        m["mklncc_before"],
+        m["mklncc_after"],
+        m["mse_before"],
+        m["mse_after"],
+        m["map_error_voxels_mean_before"],
+        m["map_error_voxels_mean_after"],
+        m["folds"],
+        m["seconds"],
     )
     logger.info("wrote %s", ", ".join(sorted(p.name for p in out.iterdir())))
     return 0

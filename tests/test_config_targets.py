@@ -38,7 +38,11 @@ class TestConfigTargets(unittest.TestCase):
         config = {
             "network_def": {
                 "_target_": "monai_avsm.networks.nets.AVSMNet",
-                "affine_net": {"_target_": "monai_avsm.networks.nets.MultiStepAffineNet", "spatial_dims": 2, "num_steps": 2},
+                "affine_net": {
+                    "_target_": "monai_avsm.networks.nets.MultiStepAffineNet",
+                    "spatial_dims": 2,
+                    "num_steps": 2,
+                },
                 "vsvf_net": {
                     "_target_": "monai_avsm.networks.nets.VSVFNet",
                     "spatial_dims": 2,

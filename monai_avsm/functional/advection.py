@@ -74,7 +74,9 @@ class _AdvectionRHS(torch.autograd.Function):
             for d in range(ndim):
                 grad_phi.sub_(central_difference_transpose(grad * v[:, d : d + 1], dim=d + 2, spacing=h[d]))
         if ctx.needs_input_grad[1]:
-            cols = [(grad * central_difference(phi, dim=d + 2, spacing=h[d])).sum(dim=1, keepdim=True) for d in range(ndim)]
+            cols = [
+                (grad * central_difference(phi, dim=d + 2, spacing=h[d])).sum(dim=1, keepdim=True) for d in range(ndim)
+            ]
             grad_v = -torch.cat(cols, dim=1)
             if grad_v.shape != v.shape:  # v broadcast over the batch
                 grad_v = grad_v.sum(dim=0, keepdim=True)

@@ -113,7 +113,10 @@ def warp_image(
 
 
 def warp_label(
-    label: torch.Tensor, phi: torch.Tensor, mode: LabelWarpMode | str = LabelWarpMode.NEAREST, num_classes: int | None = None
+    label: torch.Tensor,
+    phi: torch.Tensor,
+    mode: LabelWarpMode | str = LabelWarpMode.NEAREST,
+    num_classes: int | None = None,
 ) -> torch.Tensor:
     """Warp an integer label map ``(B, 1, *S_src)`` by ``phi``; outside the source, the label is 0 (background).
 

@@ -138,7 +138,8 @@ class AffineSymmetryLoss(_Loss):
         check_affine(A_ts, b_ts, "AffineSymmetryLoss")
         if A.shape != A_ts.shape:
             raise ValueError(
-                f"AffineSymmetryLoss: 'A' and 'A_ts' must have the same shape, got {tuple(A.shape)} and {tuple(A_ts.shape)}."
+                f"AffineSymmetryLoss: 'A' and 'A_ts' must have the same shape, got {tuple(A.shape)} and "
+                f"{tuple(A_ts.shape)}."
             )
         eye = torch.eye(ndim, dtype=A.dtype, device=A.device)
         values = ((A_ts @ A - eye) ** 2).sum(dim=(1, 2))

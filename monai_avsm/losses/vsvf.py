@@ -40,7 +40,9 @@ class MomentumRegularizationLoss(_Loss):
     r"""Regularity of the vSVF velocity, :math:`\lambda_{vr} \|v_0\|_L^2 = \lambda_{vr} \langle m_0, v_0 \rangle`
     (paper eq. 9), with :math:`v_0 = K \star m_0` (:class:`~monai_avsm.networks.blocks.MultiGaussianSmoother`).
 
-    .. math:: \langle m_0, v_0 \rangle = \int_\Omega m_0(x) \cdot v_0(x)\, dx \approx \prod_d h_d \sum_x \sum_c m_c(x)\, v_c(x)
+    .. math::
+        \langle m_0, v_0 \rangle = \int_\Omega m_0(x) \cdot v_0(x)\, dx
+        \approx \prod_d h_d \sum_x \sum_c m_c(x)\, v_c(x)
 
     The integral runs over the image domain scaled as for the smoother (``normalization``: ``"isotropic"``, the
     longest physical side is 1, or ``"per_axis"``, the unit cube), so :math:`h_d` is the voxel size in those units
@@ -84,7 +86,11 @@ class MomentumRegularizationLoss(_Loss):
         volume = 1.0
         for h in unit:
             volume *= h
-        prod = momentum.float() * velocity.float() if momentum.dtype in (torch.float16, torch.bfloat16) else momentum * velocity
+        prod = (
+            momentum.float() * velocity.float()
+            if momentum.dtype in (torch.float16, torch.bfloat16)
+            else momentum * velocity
+        )
         if self.clamp:
             prod = prod.clamp_min(0)
         values = prod.reshape(prod.shape[0], -1).sum(dim=1) * volume

@@ -18,13 +18,13 @@ from collections.abc import Sequence
 import torch
 from monai.utils import MetricReduction, look_up_option
 
-from monai_avsm.metrics.base import PerSampleMetric
 from monai_avsm.functional.jacobian import (
     fold_statistics,
     jacobian_determinant,
     jacobian_determinant_ddf,
     jacobian_diagonal_product,
 )
+from monai_avsm.metrics.base import PerSampleMetric
 from monai_avsm.utils.enums import MapSpace
 from monai_avsm.utils.validation import check_finite
 
@@ -59,7 +59,9 @@ def compute_folds(
     check_finite(field, "field", "compute_folds")
     if variant == "diagonal":
         if space != MapSpace.NORMALIZED:
-            raise ValueError("compute_folds: variant='diagonal' is defined for normalised maps only (space='normalized').")
+            raise ValueError(
+                "compute_folds: variant='diagonal' is defined for normalised maps only (space='normalized')."
+            )
         det = jacobian_diagonal_product(field)
     elif space == MapSpace.NORMALIZED:
         det = jacobian_determinant(field)

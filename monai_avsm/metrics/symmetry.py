@@ -23,9 +23,9 @@ from collections.abc import Sequence
 import torch
 from monai.utils import MetricReduction
 
-from monai_avsm.metrics.base import PerSampleMetric
 from monai_avsm.functional.jacobian import crop_margin
 from monai_avsm.functional.maps import compose_maps, identity_map
+from monai_avsm.metrics.base import PerSampleMetric
 from monai_avsm.utils.validation import check_finite, check_map
 
 __all__ = ["compute_symmetry_error", "SymmetryMetric"]

@@ -120,7 +120,11 @@ class RandSyntheticDeformation(RandomizableTransform):
         prob: float = 1.0,
     ) -> None:
         RandomizableTransform.__init__(self, prob)
-        magnitudes = {"rotation_deg": rotation_deg, "translation_mm": translation_mm, "displacement_mm": displacement_mm}
+        magnitudes = {
+            "rotation_deg": rotation_deg,
+            "translation_mm": translation_mm,
+            "displacement_mm": displacement_mm,
+        }
         for name, value in magnitudes.items():
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"RandSyntheticDeformation: '{name}' must be a finite number >= 0, got {value}.")

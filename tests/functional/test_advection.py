@@ -41,7 +41,6 @@ class TestCentralDifference(unittest.TestCase):
         torch.testing.assert_close(d[1:-1], 2 * x[1:-1])
         torch.testing.assert_close(d[0], (x[1] ** 2 - x[0] ** 2) / 0.1)  # one-sided = linear extrapolation
 
-
     @parameterized.expand([[2, 0], [2, 1], [3, 2], [7, 1], [7, 2]])
     def test_transpose_is_adjoint(self, n, dim):
         """<D f, y> = <f, D^T y> for random f, y (the identity the hand-written advection backward relies on)."""
@@ -121,7 +120,9 @@ class TestAdvection(unittest.TestCase):
 
     def test_gradcheck_2d(self):
         g = torch.Generator().manual_seed(0)
-        phi0 = (identity_map((5, 6), dtype=torch.float64) + 0.05 * torch.rand(1, 2, 5, 6, generator=g, dtype=torch.float64))
+        phi0 = identity_map((5, 6), dtype=torch.float64) + 0.05 * torch.rand(
+            1, 2, 5, 6, generator=g, dtype=torch.float64
+        )
         v = 0.1 * torch.randn(1, 2, 5, 6, generator=g, dtype=torch.float64)
         self.assertTrue(
             torch.autograd.gradcheck(lambda p, w: advect_map(p, w, 3), (phi0.requires_grad_(), v.requires_grad_()))

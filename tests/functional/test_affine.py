@@ -63,7 +63,9 @@ class TestAffineUpdateOrder(unittest.TestCase):
         A_pa, _ = update_affine(first, resid, order="paper")
         self.assertGreater(float((A_pa - true[0]).abs().max()), 1e-3)
         img = torch.sin(4 * ident[:, :1]) + ident[:, 1:] ** 2
-        torch.testing.assert_close(warp_image(img, affine_to_map(A_pb, b_pb, shape)), warp_image(img, affine_to_map(*true, shape)))
+        torch.testing.assert_close(
+            warp_image(img, affine_to_map(A_pb, b_pb, shape)), warp_image(img, affine_to_map(*true, shape))
+        )
 
     def test_identity_is_neutral(self):
         cur = small_affine(3, 4)

@@ -70,7 +70,9 @@ class TestWarpImage(unittest.TestCase):
         An, bn = A[0].numpy(), b[0].numpy()
         matrix = (An * s[None, :]) / s[:, None]
         offset = (bn + 1 - An @ np.ones(ndim)) / s
-        ref = ndimage.affine_transform(img[0, 0].numpy(), matrix, offset=offset, order=1, mode="grid-constant", cval=0.0)
+        ref = ndimage.affine_transform(
+            img[0, 0].numpy(), matrix, offset=offset, order=1, mode="grid-constant", cval=0.0
+        )
         np.testing.assert_allclose(out, ref, atol=1e-10)
 
     def test_map_on_other_grid(self):
@@ -198,6 +200,7 @@ class TestResampleAndCompose(unittest.TestCase):
             errors.append(float((once - twice)[..., m:-m, m:-m].abs().max()))
         self.assertLess(errors[1], 0.35 * errors[0])
         self.assertLess(errors[1], 2e-3)
+
 
 if __name__ == "__main__":
     unittest.main()

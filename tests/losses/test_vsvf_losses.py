@@ -95,10 +95,16 @@ class TestMapSymmetryLoss(unittest.TestCase):
 
     def test_sum_normalization_and_weight(self):
         g = torch.Generator().manual_seed(3)
-        phi = identity_map((6, 7), dtype=torch.float64) + 0.05 * torch.randn(2, 2, 6, 7, generator=g, dtype=torch.float64)
+        phi = identity_map((6, 7), dtype=torch.float64) + 0.05 * torch.randn(
+            2, 2, 6, 7, generator=g, dtype=torch.float64
+        )
         mean = MapSymmetryLoss(reduction="none")(phi, phi)
-        torch.testing.assert_close(MapSymmetryLoss(weight=3.0, normalization="sum", reduction="none")(phi, phi), 3.0 * 42 * mean)
-        self.assertTrue(torch.autograd.gradcheck(MapSymmetryLoss(), (phi.requires_grad_(), phi.detach().clone().requires_grad_())))
+        torch.testing.assert_close(
+            MapSymmetryLoss(weight=3.0, normalization="sum", reduction="none")(phi, phi), 3.0 * 42 * mean
+        )
+        self.assertTrue(
+            torch.autograd.gradcheck(MapSymmetryLoss(), (phi.requires_grad_(), phi.detach().clone().requires_grad_()))
+        )
 
     def test_ill_inputs(self):
         with self.assertRaisesRegex(ValueError, "phi_ts"):

@@ -38,7 +38,8 @@ class TestRandSyntheticDeformationd(unittest.TestCase):
         t = RandSyntheticDeformationd(displacement_mm=6.0).set_random_state(seed=0)
         d = t(volume_item())
         self.assertEqual(
-            sorted(d), ["fixed", "fixed_label", "image", "label", "moving", "moving_label", "true_inverse_map", "true_map"]
+            sorted(d),
+            ["fixed", "fixed_label", "image", "label", "moving", "moving_label", "true_inverse_map", "true_map"],
         )
         phi, phi_inv = d["true_map"].unsqueeze(0), d["true_inverse_map"].unsqueeze(0)
         self.assertIsInstance(d["fixed"], MetaTensor)

@@ -108,6 +108,7 @@ class MultiGaussianSmoother(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"spatial_dims={self.spatial_dims}, sigmas={self.sigmas}, weights={tuple(round(w, 4) for w in self.weights)}, "
+            f"spatial_dims={self.spatial_dims}, sigmas={self.sigmas}, "
+            f"weights={tuple(round(w, 4) for w in self.weights)}, "
             f"boundary={self.boundary.value!r}, normalization={self.normalization.value!r}"
         )

@@ -97,9 +97,13 @@ class VSVFWarp(nn.Module):
     ) -> dict[str, torch.Tensor]:
         ndim = check_map(momentum, "momentum", "VSVFWarp")
         if ndim != self.spatial_dims:
-            raise ValueError(f"VSVFWarp: expected {self.spatial_dims} spatial dims, got momentum {tuple(momentum.shape)}.")
+            raise ValueError(
+                f"VSVFWarp: expected {self.spatial_dims} spatial dims, got momentum {tuple(momentum.shape)}."
+            )
         if check_spatial_tensor(source, "source", "VSVFWarp") != ndim:
-            raise ValueError(f"VSVFWarp: 'source' {tuple(source.shape)} and 'momentum' must have the same spatial dims.")
+            raise ValueError(
+                f"VSVFWarp: 'source' {tuple(source.shape)} and 'momentum' must have the same spatial dims."
+            )
         dtype = torch.promote_types(momentum.dtype, torch.float32)
         if initial_map is None:
             initial_map = identity_map(source.shape[2:], dtype=dtype, device=momentum.device)

@@ -45,7 +45,9 @@ class MapWarp(nn.Module):
         if mode not in ("bilinear", "nearest"):
             raise ValueError(f"MapWarp: 'mode' must be 'bilinear' or 'nearest', got {mode!r}.")
         if padding_mode not in ("zeros", "border", "reflection"):
-            raise ValueError(f"MapWarp: 'padding_mode' must be 'zeros', 'border' or 'reflection', got {padding_mode!r}.")
+            raise ValueError(
+                f"MapWarp: 'padding_mode' must be 'zeros', 'border' or 'reflection', got {padding_mode!r}."
+            )
         self.mode = mode
         self.padding_mode = padding_mode
 

@@ -12,9 +12,18 @@
 
 from __future__ import annotations
 
-from .affine_net import AffineNet, MultiStepAffineNet, split_symmetric
+from .affine_net import AffineNet, MultiStepAffineNet
 from .avsm_net import AVSMNet
+from .base import MultiStepRegistrationNet, split_symmetric
 from .momentum_net import MomentumUNet
 from .vsvf_net import VSVFNet
 
-__all__ = ["AVSMNet", "AffineNet", "MomentumUNet", "MultiStepAffineNet", "VSVFNet", "split_symmetric"]
+__all__ = [
+    "AVSMNet",
+    "AffineNet",
+    "MomentumUNet",
+    "MultiStepAffineNet",
+    "MultiStepRegistrationNet",
+    "VSVFNet",
+    "split_symmetric",
+]

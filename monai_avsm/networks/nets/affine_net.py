@@ -35,10 +35,10 @@ from torch import nn
 
 from monai_avsm.functional.affine import affine_to_map, identity_affine, theta_from_affine, update_affine
 from monai_avsm.functional.maps import warp_image
+from monai_avsm.networks.nets.base import MultiStepRegistrationNet, split_symmetric
 from monai_avsm.utils.enums import ComposeOrder
-from monai_avsm.utils.validation import check_same_spatial_shape, check_spatial_tensor
 
-__all__ = ["AffineNet", "MultiStepAffineNet", "split_symmetric"]
+__all__ = ["AffineNet", "MultiStepAffineNet"]
 
 
 class AffineNet(nn.Module):
@@ -86,7 +86,9 @@ class AffineNet(nn.Module):
         self.encoder = nn.Sequential(*layers)
         self.pool = Pool["adaptiveavg", spatial_dims](pooled_size)
         n_out = spatial_dims * spatial_dims + spatial_dims
-        self.head = nn.Sequential(nn.Linear(c_in * pooled_size**spatial_dims, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
+        self.head = nn.Sequential(
+            nn.Linear(c_in * pooled_size**spatial_dims, hidden), nn.ReLU(), nn.Linear(hidden, n_out)
+        )
         # He initialisation keeps the activations' scale through the stride-2 stages (PyTorch's default shrinks it
         # by about half per layer, and the difference between inputs vanishes before the head); zero last layer.
         for module in self.modules():
@@ -108,7 +110,7 @@ class AffineNet(nn.Module):
         return eye + out[:, : d * d].reshape(-1, d, d), out[:, d * d :]
 
 
-class MultiStepAffineNet(nn.Module):
+class MultiStepAffineNet(MultiStepRegistrationNet):
     r"""Recurrent multi-step affine registration (paper §2.1, eq. 1).
 
     .. math::
@@ -156,25 +158,6 @@ class MultiStepAffineNet(nn.Module):
             raise ValueError(f"MultiStepAffineNet: 'input_scale' must be in (0, 1], got {input_scale}.")
         self.input_scale = float(input_scale)
 
-    @property
-    def num_steps(self) -> int:
-        return self._num_steps
-
-    @num_steps.setter
-    def num_steps(self, value: int) -> None:
-        if int(value) != value or value < 1:
-            raise ValueError(f"MultiStepAffineNet: 'num_steps' must be an integer >= 1, got {value}.")
-        self._num_steps = int(value)
-
-    def _check_inputs(self, moving: torch.Tensor, fixed: torch.Tensor) -> None:
-        name = type(self).__name__
-        if check_spatial_tensor(moving, "moving", name) != self.spatial_dims:
-            raise ValueError(f"{name}: expected {self.spatial_dims} spatial dims, got 'moving' {tuple(moving.shape)}.")
-        check_spatial_tensor(fixed, "fixed", name, channels=moving.shape[1])
-        check_same_spatial_shape(moving, fixed, ("moving", "fixed"), name)
-        if moving.shape[0] != fixed.shape[0]:
-            raise ValueError(f"{name}: 'moving' and 'fixed' batch sizes differ: {moving.shape[0]} and {fixed.shape[0]}.")
-
     def _run(self, moving: torch.Tensor, fixed: torch.Tensor) -> dict[str, torch.Tensor]:
         shape = tuple(moving.shape[2:])
         dtype = torch.promote_types(moving.dtype, torch.float32)
@@ -203,23 +186,8 @@ class MultiStepAffineNet(nn.Module):
         return {"affine": steps[-1], "affine_steps": torch.stack(steps, dim=1), "map": phi, "warped": warped}
 
     def forward(self, moving: torch.Tensor, fixed: torch.Tensor, symmetric: bool = False) -> dict[str, torch.Tensor]:
-        self._check_inputs(moving, fixed)
+        self.check_pair(moving, fixed)
         if not symmetric:
             return self._run(moving, fixed)
         both = self._run(torch.cat([moving, fixed]), torch.cat([fixed, moving]))
         return split_symmetric(both, moving.shape[0])
-
-
-def split_symmetric(both: dict, batch: int) -> dict:
-    """Split the outputs of a doubled batch ``[source; target] -> [target; source]`` into the source -> target keys
-    and the target -> source keys (suffix ``"_ts"``); lists of tensors are split element-wise."""
-    out: dict = {}
-    for key, value in both.items():
-        if isinstance(value, torch.Tensor):
-            out[key], out[f"{key}_ts"] = value[:batch], value[batch:]
-        elif isinstance(value, (list, tuple)):
-            out[key] = [v[:batch] for v in value]
-            out[f"{key}_ts"] = [v[batch:] for v in value]
-        else:
-            out[key] = value
-    return out

@@ -111,8 +111,16 @@ class MomentumUNet(nn.Module):
         self.e4a, self.e4b, self.e4c = _ConvAct(d, c2, c4, 2), _ConvAct(d, c4, c4), _ConvAct(d, c4, c4)
         self.e8a, self.e8b, self.e8c = _ConvAct(d, c4, c8, 2), _ConvAct(d, c8, c8), _ConvAct(d, c8, c8)
         self.e16a, self.e16b = _ConvAct(d, c8, c16, 2), _ConvAct(d, c16, c16)
-        self.up8, self.d8b, self.d8c = _UpAct(d, c16, u8), _ConvAct(d, c8 + u8, u8, act="leaky"), _ConvAct(d, u8, u8, act="leaky")
-        self.up4, self.d4b, self.d4c = _UpAct(d, u8, c4), _ConvAct(d, c4 + c4, u4, act="leaky"), _ConvAct(d, u4, u4, act="leaky")
+        self.up8, self.d8b, self.d8c = (
+            _UpAct(d, c16, u8),
+            _ConvAct(d, c8 + u8, u8, act="leaky"),
+            _ConvAct(d, u8, u8, act="leaky"),
+        )
+        self.up4, self.d4b, self.d4c = (
+            _UpAct(d, u8, c4),
+            _ConvAct(d, c4 + c4, u4, act="leaky"),
+            _ConvAct(d, u4, u4, act="leaky"),
+        )
         self.up2 = _UpAct(d, u4, c2)
         self.d2b = _ConvAct(d, c2 + c2, u2, act=None)
         self.out = _ConvAct(d, u2, self.out_channels, act=None)

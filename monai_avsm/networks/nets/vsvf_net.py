@@ -21,20 +21,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from monai_avsm.functional.maps import identity_map, warp_image
 from monai_avsm.functional.smoothing import PAPER_SIGMAS, PAPER_WEIGHTS
 from monai_avsm.networks.blocks.vsvf_warp import VSVFWarp
-from monai_avsm.networks.nets.affine_net import split_symmetric
+from monai_avsm.networks.nets.base import MultiStepRegistrationNet, split_symmetric
 from monai_avsm.networks.nets.momentum_net import MomentumUNet
 from monai_avsm.utils.enums import BoundaryMode, KernelNormalization
-from monai_avsm.utils.validation import check_map, check_same_spatial_shape, check_spatial_tensor
+from monai_avsm.utils.validation import check_map
 
 __all__ = ["VSVFNet"]
 
 
-class VSVFNet(nn.Module):
+class VSVFNet(MultiStepRegistrationNet):
     r"""Multi-step vSVF registration network: momentum U-Net + vSVF warp block, ``num_steps`` times.
 
     Args:
@@ -73,16 +72,6 @@ class VSVFNet(nn.Module):
         self.warp = VSVFWarp(spatial_dims, sigmas, weights, boundary, normalization, time_steps, velocity_clamp)
         self.num_steps = num_steps
 
-    @property
-    def num_steps(self) -> int:
-        return self._num_steps
-
-    @num_steps.setter
-    def num_steps(self, value: int) -> None:
-        if int(value) != value or value < 1:
-            raise ValueError(f"VSVFNet: 'num_steps' must be an integer >= 1, got {value}.")
-        self._num_steps = int(value)
-
     def _run(self, moving, fixed, initial_map, spacing) -> dict:
         dtype = torch.promote_types(moving.dtype, torch.float32)
         if initial_map is None:
@@ -115,10 +104,7 @@ class VSVFNet(nn.Module):
         symmetric: bool = False,
     ) -> dict:
         name = type(self).__name__
-        if check_spatial_tensor(moving, "moving", name) != self.spatial_dims:
-            raise ValueError(f"{name}: expected {self.spatial_dims} spatial dims, got 'moving' {tuple(moving.shape)}.")
-        check_spatial_tensor(fixed, "fixed", name, channels=moving.shape[1])
-        check_same_spatial_shape(moving, fixed, ("moving", "fixed"), name)
+        self.check_pair(moving, fixed)
         batch = moving.shape[0]
         if symmetric:
             moving, fixed = torch.cat([moving, fixed]), torch.cat([fixed, moving])

@@ -24,7 +24,9 @@ def random_affines(n: int, g: torch.Generator):
     """Rotation up to 10 degrees, anisotropic scaling up to 10 %, translation up to 5 % of the field of view."""
     ang = (torch.rand(n, generator=g) * 2 - 1) * math.radians(10)
     scale = 1 + (torch.rand(n, 2, generator=g) * 2 - 1) * 0.1
-    rot = torch.stack([torch.stack([torch.cos(ang), -torch.sin(ang)], -1), torch.stack([torch.sin(ang), torch.cos(ang)], -1)], 1)
+    rot = torch.stack(
+        [torch.stack([torch.cos(ang), -torch.sin(ang)], -1), torch.stack([torch.sin(ang), torch.cos(ang)], -1)], 1
+    )
     return rot * scale.unsqueeze(1), (torch.rand(n, 2, generator=g) * 2 - 1) * 0.1
 
 
