@@ -17,6 +17,7 @@ TARGETS = [
     ["monai_avsm.losses.AffineSymmetryLoss", {"weight": 10.0}],
     ["monai_avsm.losses.MomentumRegularizationLoss", {"weight": 10.0, "clamp": True}],
     ["monai_avsm.losses.MapSymmetryLoss", {"weight": 500.0}],
+    ["monai_avsm.losses.AVSMLoss", {"stage": "affine", "spatial_dims": 2, "affine_sym_weight": 10.0}],
     ["monai_avsm.metrics.FoldingMetric", {"margin": 2}],
     ["monai_avsm.metrics.SymmetryMetric", {"margin": 2}],
     ["monai_avsm.networks.blocks.VSVFWarp", {"spatial_dims": 2, "boundary": "periodic"}],

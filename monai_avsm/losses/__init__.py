@@ -14,11 +14,13 @@ dotted ``_target_`` (e.g. ``"monai_avsm.losses.MKLNCCLoss"``)."""
 from __future__ import annotations
 
 from .affine import AffineRegularizationLoss, AffineRegularizationWeight, AffineSymmetryLoss
+from .avsm import AVSMLoss
 from .global_ncc import GlobalNCCLoss
 from .mk_lncc import MKLNCCLoss
 from .vsvf import MapSymmetryLoss, MomentumRegularizationLoss
 
 __all__ = [
+    "AVSMLoss",
     "AffineRegularizationLoss",
     "AffineRegularizationWeight",
     "AffineSymmetryLoss",

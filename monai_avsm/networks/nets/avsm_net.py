@@ -48,7 +48,8 @@ class AVSMNet(nn.Module):
       voxel-unit DDF (``monai.networks.blocks.Warp`` convention);
     - ``"affine"`` ``(B, D, D + 1)`` (``theta = [A | b]``), ``"affine_steps"``, ``"affine_map"``, ``"affine_warped"``;
     - with a vSVF net, the per-step lists ``"momenta"``, ``"velocities"``, ``"maps"``, ``"warped_steps"``;
-    - with ``symmetric=True``, every key again with the suffix ``"_ts"`` for target -> source.
+    - with ``symmetric=True``, every key again with the suffix ``"_ts"`` for target -> source;
+    - ``"moving"``, ``"fixed"``: the inputs (references, no copy).
     """
 
     def __init__(
@@ -125,6 +126,7 @@ class AVSMNet(nn.Module):
             out.update(v)
         for s in suffixes:
             out[f"ddf{s}"] = map_to_ddf(out[f"map{s}"])
+        out["moving"], out["fixed"] = moving, fixed  # the inputs, so that losses and metrics need only the dict
         if self.output == "warped":
             return out["warped"]
         return out

@@ -1,0 +1,140 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+r"""The complete AVSM training losses of the two stages (paper eq. 6 and eq. 11-12), on the output dict of
+:class:`~monai_avsm.networks.nets.AVSMNet`, with the named parts kept for logging.
+
+Affine stage (eq. 6):
+
+.. math::
+    \mathcal{L}_a = \mathrm{Sim}(I_0 \circ \Phi_a, I_1) + \lambda_{ar} R(A, b)
+    + [\mathrm{Sim}(I_1 \circ \Phi_a^{ts}, I_0) + \lambda_{ar} R(A^{ts}, b^{ts}) + L_{a\text{-}sym}]
+
+vSVF stage (eq. 11-12), summed over the vSVF steps :math:`\tau`:
+
+.. math::
+    \mathcal{L}_v = \sum_\tau \mathrm{Sim}(I_0 \circ \Phi_\tau^{-1}, I_1) + \lambda_{vr} \langle m_\tau, v_\tau \rangle
+    + [\mathrm{Sim}(I_1 \circ (\Phi^{ts}_\tau)^{-1}, I_0) + \lambda_{vr} \langle m^{ts}_\tau, v^{ts}_\tau \rangle
+    + L_{v\text{-}sym}(\Phi_\tau^{-1}, (\Phi^{ts}_\tau)^{-1})]
+
+The bracketed terms are used when the prediction is symmetric (it has the ``"_ts"`` keys). Weights are constructor
+arguments (and attributes a handler may change, e.g. :math:`\lambda_{ar}` per epoch, eq. 13); the similarity is any
+two-argument image loss (default :class:`~monai_avsm.losses.MKLNCCLoss`; MONAI's
+``GlobalMutualInformationLoss`` for multi-modal pairs).
+"""
+
+from __future__ import annotations
+
+import torch
+from monai.utils import LossReduction, look_up_option
+from torch.nn.modules.loss import _Loss
+
+from monai_avsm.functional.affine import affine_from_theta
+from monai_avsm.losses.affine import AffineRegularizationLoss, AffineSymmetryLoss, _check_weight
+from monai_avsm.losses.mk_lncc import MKLNCCLoss
+from monai_avsm.losses.vsvf import MapSymmetryLoss, MomentumRegularizationLoss
+
+__all__ = ["AVSMLoss"]
+
+
+class AVSMLoss(_Loss):
+    r"""Total loss of one AVSM training stage, computed from an :class:`~monai_avsm.networks.nets.AVSMNet` output.
+
+    Args:
+        stage: ``"affine"`` (eq. 6) or ``"vsvf"`` (eq. 11-12).
+        similarity: the image similarity loss (default ``MKLNCCLoss(spatial_dims)``).
+        spatial_dims: for the default similarity.
+        affine_reg_weight: :math:`\lambda_{ar}` (epoch-dependent in the paper; set ``loss.affine_reg_weight`` from
+            :class:`~monai_avsm.losses.AffineRegularizationWeight`).
+        affine_sym_weight: :math:`\lambda_{as}` (paper: 10).
+        momentum_reg_weight: :math:`\lambda_{vr}` (paper: 10).
+        map_sym_weight: :math:`\lambda_{vs}` with :class:`MapSymmetryLoss` ``normalization="mean"`` (authors' code:
+            500; the paper's 1e-4 goes with a sum over voxels).
+        reduction: ``"mean"`` or ``"sum"`` over the batch.
+
+    ``forward(pred, fixed=None, moving=None)``: ``pred`` the network's dict; ``fixed``/``moving`` default to
+    ``pred["fixed"]``/``pred["moving"]`` (``moving`` is needed for the target->source terms). After each call
+    :attr:`parts` holds the detached named terms (``"similarity"``, ``"affine_reg"``, ``"affine_sym"``,
+    ``"momentum_reg"``, ``"map_sym"``) for logging.
+    """
+
+    def __init__(
+        self,
+        stage: str = "vsvf",
+        similarity: _Loss | None = None,
+        spatial_dims: int = 3,
+        affine_reg_weight: float = 0.0,
+        affine_sym_weight: float = 10.0,
+        momentum_reg_weight: float = 10.0,
+        map_sym_weight: float = 500.0,
+        reduction: LossReduction | str = LossReduction.MEAN,
+    ) -> None:
+        reduction = LossReduction(look_up_option(str(getattr(reduction, "value", reduction)), ("mean", "sum")))
+        super().__init__(reduction=reduction.value)
+        self.stage = look_up_option(stage, ("affine", "vsvf"))
+        self.similarity = similarity if similarity is not None else MKLNCCLoss(spatial_dims, reduction=reduction)
+        self.affine_reg_weight = _check_weight(affine_reg_weight, "AVSMLoss")
+        self.affine_sym_weight = _check_weight(affine_sym_weight, "AVSMLoss")
+        self.momentum_reg_weight = _check_weight(momentum_reg_weight, "AVSMLoss")
+        self.map_sym_weight = _check_weight(map_sym_weight, "AVSMLoss")
+        self._affine_reg = AffineRegularizationLoss(reduction=reduction)
+        self._affine_sym = AffineSymmetryLoss(reduction=reduction)
+        self._momentum_reg = MomentumRegularizationLoss(reduction=reduction)
+        self._map_sym = MapSymmetryLoss(reduction=reduction)
+        self.parts: dict[str, float] = {}
+
+    @staticmethod
+    def _get(pred: dict, key: str):
+        if key not in pred:
+            raise KeyError(f"AVSMLoss: the prediction has no {key!r}; keys: {sorted(pred)}.")
+        return pred[key]
+
+    def forward(  # type: ignore[override]
+        self, pred: dict, fixed: torch.Tensor | None = None, moving: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if not isinstance(pred, dict):
+            raise TypeError(f"AVSMLoss: 'pred' must be the dict returned by AVSMNet, got {type(pred).__name__}.")
+        fixed = fixed if fixed is not None else self._get(pred, "fixed")
+        symmetric = "map_ts" in pred
+        if symmetric:
+            moving = moving if moving is not None else self._get(pred, "moving")
+        directions = [("", fixed)] + ([("_ts", moving)] if symmetric else [])
+        parts = {"similarity": 0.0, "affine_reg": 0.0, "affine_sym": 0.0, "momentum_reg": 0.0, "map_sym": 0.0}
+        if self.stage == "affine":
+            for s, target in directions:
+                parts["similarity"] = parts["similarity"] + self.similarity(self._get(pred, f"affine_warped{s}"), target)
+                parts["affine_reg"] = parts["affine_reg"] + self.affine_reg_weight * self._affine_reg(
+                    *affine_from_theta(self._get(pred, f"affine{s}"))
+                )
+            if symmetric:
+                parts["affine_sym"] = self.affine_sym_weight * self._affine_sym(
+                    *affine_from_theta(pred["affine"]), *affine_from_theta(pred["affine_ts"])
+                )
+        else:
+            steps = len(self._get(pred, "maps"))
+            for k in range(steps):
+                for s, target in directions:
+                    warped = self._get(pred, f"warped_steps{s}")[k]
+                    parts["similarity"] = parts["similarity"] + self.similarity(warped, target)
+                    reg = self._momentum_reg(self._get(pred, f"momenta{s}")[k], self._get(pred, f"velocities{s}")[k])
+                    parts["momentum_reg"] = parts["momentum_reg"] + self.momentum_reg_weight * reg
+                if symmetric:
+                    sym = self._map_sym(pred["maps"][k], pred["maps_ts"][k])
+                    parts["map_sym"] = parts["map_sym"] + self.map_sym_weight * sym
+        total = sum(parts.values())
+        self.parts = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in parts.items()}
+        return total
+
+    def extra_repr(self) -> str:
+        return (
+            f"stage={self.stage!r}, affine_reg_weight={self.affine_reg_weight}, affine_sym_weight="
+            f"{self.affine_sym_weight}, momentum_reg_weight={self.momentum_reg_weight}, map_sym_weight="
+            f"{self.map_sym_weight}"
+        )
