@@ -125,3 +125,48 @@ class TestRandSwapPaird(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestTrainingChain(unittest.TestCase):
+    def test_training_chain_on_sample_layout(self):
+        """The documented augmentation chain (docs/data.md §3b) on a real volume and label written as NIfTI."""
+        import tempfile
+
+        import nibabel as nib
+        import numpy as np
+        from monai.transforms import (
+            Compose,
+            EnsureChannelFirstd,
+            LoadImaged,
+            RandAdjustContrastd,
+            RandBiasFieldd,
+            RandGaussianNoised,
+        )
+
+        vol = real_volume()[0, 0].numpy()
+        with tempfile.TemporaryDirectory() as tmp:
+            affine = np.diag([2.0, 2.0, 2.0, 1.0])
+            nib.save(nib.Nifti1Image(vol.astype(np.float32), affine), f"{tmp}/image.nii.gz")
+            nib.save(
+                nib.Nifti1Image(tissue_labels(torch.from_numpy(vol)).numpy().astype(np.uint8), affine),
+                f"{tmp}/label.nii.gz",
+            )
+            chain = Compose(
+                [
+                    LoadImaged(keys=["image", "label"]),
+                    EnsureChannelFirstd(keys=["image", "label"]),
+                    RandSyntheticDeformationd(image_key="image", label_key="label"),
+                    RandBiasFieldd(keys=["fixed"], prob=1.0),
+                    RandAdjustContrastd(keys=["fixed"], prob=1.0, gamma=(0.8, 1.25)),
+                    RandGaussianNoised(keys=["moving", "fixed"], prob=1.0, std=0.02),
+                    RandSwapPaird(prob=1.0),
+                ]
+            )
+            chain.set_random_state(seed=0)
+            d = chain({"image": f"{tmp}/image.nii.gz", "label": f"{tmp}/label.nii.gz"})
+        self.assertEqual(tuple(d["moving"].shape), (1, 33, 41, 25))
+        self.assertEqual(tuple(d["true_map"].shape), (3, 33, 41, 25))
+        # after the swap, "moving" is the deformed image and "true_map" the inverse: moving o true_map ~ fixed
+        warped = warp_label(d["moving_label"].unsqueeze(0).long(), d["true_map"].unsqueeze(0))
+        inner = (slice(None), slice(None), slice(4, -4), slice(4, -4), slice(4, -4))
+        self.assertGreater(dice(warped[inner], d["fixed_label"].unsqueeze(0).long()[inner]), 0.95)
