@@ -185,8 +185,8 @@ class TestMKLNCCLossProperties(unittest.TestCase):
         p, t = _pair((1, 1, 16, 16))
         self.assertEqual(MKLNCCLoss(2)(p, t).dtype, torch.float64)
 
-    def test_window_cost_does_not_depend_on_kernel_size(self):
-        # same answer as the functional with explicit settings, for a kernel as large as the image
+    def test_image_sized_window_is_global_squared_ncc(self):
+        # one window as large as the image: the loss is 1 - NCC^2 of the whole image (its speed is in benchmarks)
         p, t = _pair((1, 1, 24, 24, 24), dtype=torch.float32)
         full = MKLNCCLoss(kernel_sizes=24)(p, t)
         x = p.flatten(1) - p.flatten(1).mean(1, keepdim=True)
