@@ -41,6 +41,7 @@ from monai_avsm.functional import identity_map, jacobian_determinant, map_to_ddf
 from monai_avsm.losses import MKLNCCLoss, MomentumRegularizationLoss
 from monai_avsm.metrics import compute_folds
 from monai_avsm.networks.blocks import VSVFWarp
+from monai_avsm.utils.validation import check_finite
 
 __all__ = ["sample_image_path", "run_demo", "main"]
 
@@ -91,6 +92,7 @@ def run_demo(
     img = LoadImage(image_only=True, ensure_channel_first=True)(path)
     if img.ndim != 4:
         raise ValueError(f"monai_avsm.demo: {path!r} must be a 3D image, got shape {tuple(img.shape)} (channel first).")
+    check_finite(torch.as_tensor(np.asarray(img)), path, "monai_avsm.demo")
     img = ScaleIntensityRangePercentiles(lower=0.1, upper=99.9, b_min=0.0, b_max=1.0, clip=True)(img)
     spacing = tuple(float(s) for s in img.pixdim[:3])
     affine = np.asarray(img.affine)

@@ -33,6 +33,17 @@ class TestDemo(unittest.TestCase):
             with self.assertRaises(SystemExit):
                 main(["--out", str(out), "--iterations", "3"])
 
+    def test_nan_image_is_refused(self):
+        import numpy as np
+
+        with tempfile.TemporaryDirectory() as tmp:
+            data = np.ones((8, 9, 10), dtype=np.float32)
+            data[2, 3, 4] = np.nan
+            path = f"{tmp}/nan.nii.gz"
+            nib.save(nib.Nifti1Image(data, np.eye(4)), path)
+            with self.assertRaisesRegex(ValueError, "nan.nii.gz.*1 NaN"):
+                run_demo(image_path=path, iterations=1)
+
     def test_missing_image_is_named(self):
         with self.assertRaisesRegex(FileNotFoundError, "no_such_file.nii"):
             run_demo(image_path="/tmp/no_such_file.nii", iterations=1)
