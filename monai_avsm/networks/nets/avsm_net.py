@@ -39,8 +39,11 @@ class AVSMNet(nn.Module):
         spatial_dims: used only to build default sub-networks.
         output: ``"dict"`` (default) or ``"warped"``: return only the warped source, for MONAI's
             ``verify_net_in_out``, ``ckpt_export`` and ``torch.jit.trace``.
+        symmetric_training: run the symmetric forward (both directions) whenever the network is in training mode and
+            ``symmetric`` is not given, so that a stock ``SupervisedTrainer`` feeds :class:`~monai_avsm.losses.AVSMLoss`
+            the target->source terms.
 
-    ``forward(moving, fixed=None, spacing=None, symmetric=False)``: ``moving``/``fixed`` ``(B, C, *S)`` on one grid,
+    ``forward(moving, fixed=None, spacing=None, symmetric=None)``: ``moving``/``fixed`` ``(B, C, *S)`` on one grid,
     or ``moving`` ``(B, 2C, *S)`` holding (moving, fixed) along channels and ``fixed=None``. Returns a dict with
 
     - ``"warped"`` ``(B, C, *S)``: the source warped once by the final map;
@@ -58,6 +61,7 @@ class AVSMNet(nn.Module):
         vsvf_net: VSVFNet | None = None,
         spatial_dims: int = 3,
         output: str = "dict",
+        symmetric_training: bool = False,
     ) -> None:
         super().__init__()
         self.affine_net = affine_net if affine_net is not None else MultiStepAffineNet(spatial_dims)
@@ -69,6 +73,7 @@ class AVSMNet(nn.Module):
                 f"{vsvf_net.spatial_dims}."
             )
         self.output = look_up_option(output, ("dict", "warped"))
+        self.symmetric_training = bool(symmetric_training)
         self._affine_frozen = False
 
     @property
@@ -94,8 +99,10 @@ class AVSMNet(nn.Module):
         moving: torch.Tensor,
         fixed: torch.Tensor | None = None,
         spacing: Sequence[float] | torch.Tensor | None = None,
-        symmetric: bool = False,
+        symmetric: bool | None = None,
     ):
+        if symmetric is None:
+            symmetric = self.training and self.symmetric_training
         if fixed is None:
             if not isinstance(moving, torch.Tensor) or moving.ndim < 3 or moving.shape[1] % 2:
                 shape = tuple(moving.shape) if isinstance(moving, torch.Tensor) else type(moving).__name__

@@ -1,0 +1,83 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+r"""Ignite handler that applies an epoch schedule to a loss weight: the epoch-dependent affine regularisation factor
+:math:`\lambda_{ar}` of paper eq. (13) (method spec §2, §5). Schedules live in configuration, never inside a loss.
+
+Written after MONAI's ``LrScheduleHandler`` (``attach`` / ``__call__``, optional ignite import).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from monai.utils import IgniteInfo, min_version, optional_import
+
+from monai_avsm.losses.affine import AffineRegularizationWeight
+
+Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
+if TYPE_CHECKING:
+    from ignite.engine import Engine
+else:
+    Engine, _ = optional_import(
+        "ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine", as_type="decorator"
+    )
+
+__all__ = ["LossWeightScheduleHandler"]
+
+
+class LossWeightScheduleHandler:
+    r"""At the start of every epoch set ``setattr(loss, attribute, schedule(epoch - 1 - start_epoch))``.
+
+    Args:
+        loss: the object holding the weight, e.g. :class:`~monai_avsm.losses.AVSMLoss`.
+        schedule: a callable of the (0-based) epoch; default :class:`~monai_avsm.losses.AffineRegularizationWeight`
+            (paper eq. 13: :math:`\lambda_{ar}(n) = C_{ar} K_{ar} / (K_{ar} + e^{n / K_{ar}})`, 8 at epoch 0).
+        attribute: the weight's attribute name (default ``"affine_reg_weight"``).
+        start_epoch: epochs before this one count as ``n = 0`` (restart the schedule at a training stage switch, as
+            the authors' code does when the multi-step affine training starts).
+        name: logger name; the new value is logged at INFO level.
+
+    Example (bundle config)::
+
+        {"_target_": "monai_avsm.handlers.LossWeightScheduleHandler", "loss": "@loss"}
+    """
+
+    def __init__(
+        self,
+        loss: object,
+        schedule: Callable[[int], float] | None = None,
+        attribute: str = "affine_reg_weight",
+        start_epoch: int = 0,
+        name: str | None = None,
+    ) -> None:
+        if not hasattr(loss, attribute):
+            raise AttributeError(
+                f"LossWeightScheduleHandler: {type(loss).__name__} has no attribute {attribute!r} to schedule."
+            )
+        self.loss = loss
+        self.schedule = schedule if schedule is not None else AffineRegularizationWeight()
+        self.attribute = attribute
+        self.start_epoch = int(start_epoch)
+        self.logger = logging.getLogger(name or __name__)
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_STARTED, self)
+
+    def value_at(self, epoch: int) -> float:
+        """The weight for the 1-based ignite ``epoch``."""
+        return float(self.schedule(max(epoch - 1 - self.start_epoch, 0)))
+
+    def __call__(self, engine: Engine) -> None:
+        value = self.value_at(engine.state.epoch)
+        setattr(self.loss, self.attribute, value)
+        self.logger.info(f"epoch {engine.state.epoch}: {type(self.loss).__name__}.{self.attribute} = {value:.6g}")
