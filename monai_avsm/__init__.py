@@ -19,4 +19,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# the subpackages, so that ``import monai_avsm`` is enough for ``$monai_avsm.losses.MKLNCCLoss(...)`` in bundle configs
+from . import data, functional, handlers, losses, metrics, networks, transforms, utils  # noqa: E402
+
+__all__ = ["__version__", "data", "functional", "handlers", "losses", "metrics", "networks", "transforms", "utils"]
