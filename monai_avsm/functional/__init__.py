@@ -36,6 +36,7 @@ from .jacobian import (
     jacobian_diagonal_product,
     jacobian_matrix,
 )
+from .lncc import LNCCSettings, box_sums, default_lncc_settings, global_ncc, lncc_squared, mk_lncc
 from .maps import compose_maps, ddf_to_map, identity_map, map_to_ddf, map_to_grid, resample_map, warp_image, warp_label
 from .smoothing import (
     PAPER_SIGMAS,
@@ -50,9 +51,11 @@ from .smoothing import (
 )
 
 __all__ = [
+    "LNCCSettings",
     "PAPER_SIGMAS",
     "PAPER_WEIGHTS",
     "advect_map",
+    "box_sums",
     "advection_rhs",
     "affine_from_theta",
     "affine_to_map",
@@ -63,10 +66,12 @@ __all__ = [
     "compose_maps",
     "crop_margin",
     "ddf_to_map",
+    "default_lncc_settings",
     "fft_grid_shape",
     "fft_size",
     "fold_statistics",
     "gaussian_1d",
+    "global_ncc",
     "identity_affine",
     "identity_map",
     "invert_affine",
@@ -75,8 +80,10 @@ __all__ = [
     "jacobian_diagonal_product",
     "jacobian_matrix",
     "kernel_unit_spacing",
+    "lncc_squared",
     "map_to_ddf",
     "map_to_grid",
+    "mk_lncc",
     "multi_gaussian_kernel",
     "multi_gaussian_kernel_fft",
     "resample_map",

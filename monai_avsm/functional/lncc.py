@@ -43,6 +43,7 @@ from torch.autograd.function import once_differentiable
 __all__ = [
     "LNCCSettings",
     "box_sums",
+    "check_rule_options",
     "default_lncc_settings",
     "global_ncc",
     "lncc_squared",
@@ -198,7 +199,9 @@ def parse_lncc_settings(
         try:
             weights = tuple(float(w) for w in kernel_weights)
         except TypeError as e:
-            raise ValueError(f"{caller}: 'kernel_weights' must be a sequence of numbers, got {kernel_weights!r}.") from e
+            raise ValueError(
+                f"{caller}: 'kernel_weights' must be a sequence of numbers, got {kernel_weights!r}."
+            ) from e
         total = sum(weights)
         if len(weights) != num:
             raise ValueError(
@@ -274,10 +277,9 @@ def _prefix_sum_(x: torch.Tensor, dim: int, dilation: int) -> torch.Tensor:
     return x
 
 
-def _select_windows(
-    c: torch.Tensor, dim: int, k: int, s: int, d: int, out: torch.Tensor | None = None
-) -> torch.Tensor:
-    r"""Window sums from prefix sums ``c`` (of :func:`_prefix_sum_`): :math:`W_o = C_{p+(k-1)d} - C_{p-d}`, ``p = s o``."""
+def _select_windows(c: torch.Tensor, dim: int, k: int, s: int, d: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    r"""Window sums from prefix sums ``c`` (of :func:`_prefix_sum_`):
+    :math:`W_o = C_{p+(k-1)d} - C_{p-d}`, ``p = s o``."""
     dim = dim % c.ndim
     n = (c.shape[dim] - (k - 1) * d - 1) // s + 1
     hi = c[_axis_slice(c.ndim, dim, (k - 1) * d, n, s)]
@@ -608,10 +610,19 @@ def mk_lncc(
         ValueError: for shapes that differ, invalid settings, or a dilated kernel larger than the image.
     """
     _check_pair(pred, target, "mk_lncc")
-    settings = resolve_lncc_settings(
-        pred.shape[2:], kernel_sizes, kernel_weights, strides, dilations, caller="mk_lncc"
-    )
+    settings = resolve_lncc_settings(pred.shape[2:], kernel_sizes, kernel_weights, strides, dilations, caller="mk_lncc")
     return _mk_lncc(pred, target, settings, smooth_nr, smooth_dr)
+
+
+def check_rule_options(kernel_weights, strides, dilations, caller: str) -> None:
+    """With ``kernel_sizes=None`` the paper's rule sets weights, strides and dilations: refuse them explicitly."""
+    options = (("kernel_weights", kernel_weights), ("strides", strides), ("dilations", dilations))
+    given = [name for name, value in options if value is not None]
+    if given:
+        raise ValueError(
+            f"{caller}: 'kernel_sizes' is None (the paper's rule, which also sets the weights, strides and "
+            f"dilations) but {', '.join(repr(g) for g in given)} was given; pass 'kernel_sizes' as well."
+        )
 
 
 def resolve_lncc_settings(spatial_shape, kernel_sizes, kernel_weights, strides, dilations, caller: str):
@@ -619,13 +630,7 @@ def resolve_lncc_settings(spatial_shape, kernel_sizes, kernel_weights, strides, 
     that every window fits in ``spatial_shape``."""
     shape = tuple(int(n) for n in spatial_shape)
     if kernel_sizes is None:
-        options = (("kernel_weights", kernel_weights), ("strides", strides), ("dilations", dilations))
-        given = [name for name, value in options if value is not None]
-        if given:
-            raise ValueError(
-                f"{caller}: 'kernel_sizes' is None (the paper's rule, which also sets the weights, strides and "
-                f"dilations) but {', '.join(repr(g) for g in given)} was given; pass 'kernel_sizes' as well."
-            )
+        check_rule_options(kernel_weights, strides, dilations, caller)
         settings = default_lncc_settings(shape)
     else:
         settings = parse_lncc_settings(len(shape), kernel_sizes, kernel_weights, strides, dilations, caller=caller)

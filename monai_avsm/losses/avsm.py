@@ -109,7 +109,8 @@ class AVSMLoss(_Loss):
         parts = {"similarity": 0.0, "affine_reg": 0.0, "affine_sym": 0.0, "momentum_reg": 0.0, "map_sym": 0.0}
         if self.stage == "affine":
             for s, target in directions:
-                parts["similarity"] = parts["similarity"] + self.similarity(self._get(pred, f"affine_warped{s}"), target)
+                warped = self._get(pred, f"affine_warped{s}")
+                parts["similarity"] = parts["similarity"] + self.similarity(warped, target)
                 parts["affine_reg"] = parts["affine_reg"] + self.affine_reg_weight * self._affine_reg(
                     *affine_from_theta(self._get(pred, f"affine{s}"))
                 )

@@ -28,6 +28,7 @@ from monai_avsm.functional.lncc import (
     _check_fit,
     _check_pair,
     _mk_lncc,
+    check_rule_options,
     default_lncc_settings,
     parse_lncc_settings,
 )
@@ -138,13 +139,7 @@ class MKLNCCLoss(_Loss):
         self.spatial_dims = int(spatial_dims)
         self.settings: LNCCSettings | None = None
         if kernel_sizes is None:
-            options = (("kernel_weights", kernel_weights), ("strides", strides), ("dilations", dilations))
-            given = [name for name, value in options if value is not None]
-            if given:
-                raise ValueError(
-                    f"MKLNCCLoss: 'kernel_sizes' is None (the paper's rule, which also sets the weights, strides and "
-                    f"dilations) but {', '.join(repr(g) for g in given)} was given; pass 'kernel_sizes' as well."
-                )
+            check_rule_options(kernel_weights, strides, dilations, "MKLNCCLoss")
         else:
             self.settings = parse_lncc_settings(
                 self.spatial_dims, kernel_sizes, kernel_weights, strides, dilations, caller="MKLNCCLoss"
@@ -211,4 +206,6 @@ def _parse_reduction(reduction: LossReduction | str, caller: str) -> str:
         return str(look_up_option(reduction, LossReduction).value)
     except ValueError as e:
         hint = " ".join(str(e).split())
-        raise ValueError(f"{caller}: 'reduction' must be one of 'none', 'mean', 'sum', got {reduction!r}. {hint}") from e
+        raise ValueError(
+            f"{caller}: 'reduction' must be one of 'none', 'mean', 'sum', got {reduction!r}. {hint}"
+        ) from e
