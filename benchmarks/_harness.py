@@ -73,3 +73,14 @@ def machine_line() -> str:
         pass
     gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
     return f"torch {torch.__version__}, python {platform.python_version()}, {cpu}{gpu}"
+
+
+def select_devices(choice: str) -> list[str]:
+    """``"cpu"``, ``"cuda"`` or ``"all"`` -> the devices to run; CUDA is dropped (with a message) when absent."""
+    import torch
+
+    devices = ["cpu", "cuda"] if choice == "all" else [choice]
+    if "cuda" in devices and not torch.cuda.is_available():
+        devices.remove("cuda")
+        print("CUDA not available: CPU only.\n")
+    return devices

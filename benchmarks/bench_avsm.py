@@ -20,7 +20,7 @@ import sys
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import machine_line, measure, run_in_subprocess  # noqa: E402
+from _harness import machine_line, measure, run_in_subprocess, select_devices  # noqa: E402
 
 CASES = ["avsm_infer", "avsm_train_sym", "monai_unet_forward"]
 LABELS = {
@@ -103,12 +103,7 @@ def main() -> None:
         print(json.dumps(run_case(case, shape, device, amp == "bf16", repeats, args.threads)))
         return
 
-    import torch
-
-    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
-    if "cuda" in devices and not torch.cuda.is_available():
-        devices.remove("cuda")
-        print("CUDA not available: CPU only.\n")
+    devices = select_devices(args.device)
     print(machine_line())
     for device in devices:
         precisions = ["fp32", "bf16"] if device == "cuda" else ["fp32"]

@@ -19,7 +19,7 @@ import sys
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import machine_line, measure, run_in_subprocess  # noqa: E402
+from _harness import machine_line, measure, run_in_subprocess, select_devices  # noqa: E402
 
 KERNELS = (9, 21, 41)
 
@@ -102,12 +102,7 @@ def main() -> None:
         print(json.dumps(run_case(case, shape, device, repeats, args.threads)))
         return
 
-    import torch
-
-    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
-    if "cuda" in devices and not torch.cuda.is_available():
-        devices.remove("cuda")
-        print("CUDA not available: CPU only.\n")
+    devices = select_devices(args.device)
     print(machine_line())
     kernels = (5, 9, 13) if args.quick else KERNELS
     for device in devices:

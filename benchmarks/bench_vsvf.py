@@ -23,7 +23,7 @@ import sys
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import machine_line, measure, run_in_subprocess  # noqa: E402
+from _harness import machine_line, measure, run_in_subprocess, select_devices  # noqa: E402
 
 CASES = ["vsvf_warp", "dvf2ddf_full", "dvf2ddf_half"]
 LABELS = {
@@ -90,12 +90,7 @@ def main() -> None:
         print(json.dumps(run_case(case, shape, device, repeats, args.threads)))
         return
 
-    import torch
-
-    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
-    if "cuda" in devices and not torch.cuda.is_available():
-        devices.remove("cuda")
-        print("CUDA not available: CPU only.\n")
+    devices = select_devices(args.device)
     print(f"VSVFWarp vs MONAI DVF2DDF, image {shape}, momentum {tuple(s // 2 for s in shape)}, batch 1, fwd+bwd")
     print(machine_line())
     for device in devices:
