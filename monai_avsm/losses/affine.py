@@ -24,28 +24,13 @@ from __future__ import annotations
 import math
 
 import torch
-from monai.utils import LossReduction, look_up_option
+from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
 from monai_avsm.functional.affine import check_affine
+from monai_avsm.losses.utils import check_weight, parse_reduction, reduce_loss
 
-__all__ = ["AffineRegularizationLoss", "AffineRegularizationWeight", "AffineSymmetryLoss", "reduce_loss"]
-
-
-def reduce_loss(values: torch.Tensor, reduction: LossReduction | str) -> torch.Tensor:
-    """Reduce per-sample loss values ``(B,)``: ``"mean"`` / ``"sum"`` over the batch, ``"none"`` keeps ``(B,)``."""
-    reduction = look_up_option(reduction, LossReduction)
-    if reduction == LossReduction.MEAN:
-        return values.mean()
-    if reduction == LossReduction.SUM:
-        return values.sum()
-    return values
-
-
-def _check_weight(weight: float, caller: str) -> float:
-    if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
-        raise ValueError(f"{caller}: 'weight' must be a finite number >= 0, got {weight!r}.")
-    return float(weight)
+__all__ = ["AffineRegularizationLoss", "AffineRegularizationWeight", "AffineSymmetryLoss"]
 
 
 class AffineRegularizationLoss(_Loss):
@@ -62,8 +47,8 @@ class AffineRegularizationLoss(_Loss):
     """
 
     def __init__(self, weight: float = 1.0, reduction: LossReduction | str = LossReduction.MEAN) -> None:
-        super().__init__(reduction=look_up_option(reduction, LossReduction).value)
-        self.weight = _check_weight(weight, "AffineRegularizationLoss")
+        super().__init__(reduction=parse_reduction(reduction, "AffineRegularizationLoss"))
+        self.weight = check_weight(weight, "weight", "AffineRegularizationLoss")
 
     def forward(self, A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ndim = check_affine(A, b, "AffineRegularizationLoss")
@@ -128,8 +113,8 @@ class AffineSymmetryLoss(_Loss):
     """
 
     def __init__(self, weight: float = 1.0, reduction: LossReduction | str = LossReduction.MEAN) -> None:
-        super().__init__(reduction=look_up_option(reduction, LossReduction).value)
-        self.weight = _check_weight(weight, "AffineSymmetryLoss")
+        super().__init__(reduction=parse_reduction(reduction, "AffineSymmetryLoss"))
+        self.weight = check_weight(weight, "weight", "AffineSymmetryLoss")
 
     def forward(  # type: ignore[override]
         self, A: torch.Tensor, b: torch.Tensor, A_ts: torch.Tensor, b_ts: torch.Tensor

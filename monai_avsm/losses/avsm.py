@@ -37,8 +37,9 @@ from monai.utils import LossReduction, look_up_option
 from torch.nn.modules.loss import _Loss
 
 from monai_avsm.functional.affine import affine_from_theta
-from monai_avsm.losses.affine import AffineRegularizationLoss, AffineSymmetryLoss, _check_weight
+from monai_avsm.losses.affine import AffineRegularizationLoss, AffineSymmetryLoss
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
+from monai_avsm.losses.utils import check_weight, parse_reduction
 from monai_avsm.losses.vsvf import MapSymmetryLoss, MomentumRegularizationLoss
 
 __all__ = ["AVSMLoss"]
@@ -76,14 +77,14 @@ class AVSMLoss(_Loss):
         map_sym_weight: float = 500.0,
         reduction: LossReduction | str = LossReduction.MEAN,
     ) -> None:
-        reduction = LossReduction(look_up_option(str(getattr(reduction, "value", reduction)), ("mean", "sum")))
-        super().__init__(reduction=reduction.value)
+        reduction = parse_reduction(reduction, "AVSMLoss", allowed=("mean", "sum"))
+        super().__init__(reduction=reduction)
         self.stage = look_up_option(stage, ("affine", "vsvf"))
         self.similarity = similarity if similarity is not None else MKLNCCLoss(spatial_dims, reduction=reduction)
-        self.affine_reg_weight = _check_weight(affine_reg_weight, "AVSMLoss")
-        self.affine_sym_weight = _check_weight(affine_sym_weight, "AVSMLoss")
-        self.momentum_reg_weight = _check_weight(momentum_reg_weight, "AVSMLoss")
-        self.map_sym_weight = _check_weight(map_sym_weight, "AVSMLoss")
+        self.affine_reg_weight = check_weight(affine_reg_weight, "affine_reg_weight", "AVSMLoss")
+        self.affine_sym_weight = check_weight(affine_sym_weight, "affine_sym_weight", "AVSMLoss")
+        self.momentum_reg_weight = check_weight(momentum_reg_weight, "momentum_reg_weight", "AVSMLoss")
+        self.map_sym_weight = check_weight(map_sym_weight, "map_sym_weight", "AVSMLoss")
         self._affine_reg = AffineRegularizationLoss(reduction=reduction)
         self._affine_sym = AffineSymmetryLoss(reduction=reduction)
         self._momentum_reg = MomentumRegularizationLoss(reduction=reduction)

@@ -18,7 +18,7 @@ from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
 from monai_avsm.functional.lncc import global_ncc
-from monai_avsm.losses.mk_lncc import _parse_reduction
+from monai_avsm.losses.utils import check_smooth, parse_reduction, reduce_loss
 
 __all__ = ["GlobalNCCLoss"]
 
@@ -60,13 +60,8 @@ class GlobalNCCLoss(_Loss):
     def __init__(
         self, reduction: LossReduction | str = LossReduction.MEAN, smooth_nr: float = 0.0, smooth_dr: float = 1e-5
     ) -> None:
-        super().__init__(reduction=_parse_reduction(reduction, "GlobalNCCLoss"))
-        self.smooth_nr = float(smooth_nr)
-        self.smooth_dr = float(smooth_dr)
-        if self.smooth_nr < 0 or self.smooth_dr < 0:
-            raise ValueError(
-                f"GlobalNCCLoss: 'smooth_nr' and 'smooth_dr' must be >= 0, got {self.smooth_nr} and {self.smooth_dr}."
-            )
+        super().__init__(reduction=parse_reduction(reduction, "GlobalNCCLoss"))
+        self.smooth_nr, self.smooth_dr = check_smooth(smooth_nr, smooth_dr, "GlobalNCCLoss")
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """
@@ -81,11 +76,7 @@ class GlobalNCCLoss(_Loss):
             ValueError: if the shapes differ or the inputs have fewer than 3 dims.
         """
         loss = 1.0 - global_ncc(pred, target, self.smooth_nr, self.smooth_dr).mean(dim=1)  # (B,)
-        if self.reduction == LossReduction.MEAN.value:
-            return loss.mean()
-        if self.reduction == LossReduction.SUM.value:
-            return loss.sum()
-        return loss
+        return reduce_loss(loss, self.reduction)
 
     def extra_repr(self) -> str:
         return f"smooth_nr={self.smooth_nr}, smooth_dr={self.smooth_dr}, reduction={self.reduction!r}"

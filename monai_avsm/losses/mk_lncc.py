@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from monai.utils import LossReduction, look_up_option
+from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
 from monai_avsm.functional.lncc import (
@@ -32,6 +32,7 @@ from monai_avsm.functional.lncc import (
     default_lncc_settings,
     parse_lncc_settings,
 )
+from monai_avsm.losses.utils import check_smooth, parse_reduction, reduce_loss
 
 __all__ = ["MKLNCCLoss"]
 
@@ -133,7 +134,7 @@ class MKLNCCLoss(_Loss):
         smooth_dr: float = 1e-5,
         reduction: LossReduction | str = LossReduction.MEAN,
     ) -> None:
-        super().__init__(reduction=_parse_reduction(reduction, "MKLNCCLoss"))
+        super().__init__(reduction=parse_reduction(reduction, "MKLNCCLoss"))
         if isinstance(spatial_dims, bool) or spatial_dims not in (1, 2, 3):
             raise ValueError(f"MKLNCCLoss: 'spatial_dims' must be 1, 2 or 3, got {spatial_dims!r}.")
         self.spatial_dims = int(spatial_dims)
@@ -144,12 +145,7 @@ class MKLNCCLoss(_Loss):
             self.settings = parse_lncc_settings(
                 self.spatial_dims, kernel_sizes, kernel_weights, strides, dilations, caller="MKLNCCLoss"
             )
-        self.smooth_nr = float(smooth_nr)
-        self.smooth_dr = float(smooth_dr)
-        if self.smooth_nr < 0 or self.smooth_dr < 0:
-            raise ValueError(
-                f"MKLNCCLoss: 'smooth_nr' and 'smooth_dr' must be >= 0, got {self.smooth_nr} and {self.smooth_dr}."
-            )
+        self.smooth_nr, self.smooth_dr = check_smooth(smooth_nr, smooth_dr, "MKLNCCLoss")
 
     def settings_for(self, spatial_shape: Sequence[int]) -> LNCCSettings:
         """The windows used for images of ``spatial_shape`` (the paper's rule when ``kernel_sizes`` is ``None``)."""
@@ -179,11 +175,7 @@ class MKLNCCLoss(_Loss):
         settings = self.settings_for(pred.shape[2:])
         _check_fit(settings, pred.shape[2:], "MKLNCCLoss")
         loss = _mk_lncc(pred, target, settings, self.smooth_nr, self.smooth_dr)  # (B,)
-        if self.reduction == LossReduction.MEAN.value:
-            return loss.mean()
-        if self.reduction == LossReduction.SUM.value:
-            return loss.sum()
-        return loss
+        return reduce_loss(loss, self.reduction)
 
     def extra_repr(self) -> str:
         if self.settings is None:
@@ -198,14 +190,3 @@ class MKLNCCLoss(_Loss):
             f"spatial_dims={self.spatial_dims}, {windows}, smooth_nr={self.smooth_nr}, smooth_dr={self.smooth_dr}, "
             f"reduction={self.reduction!r}"
         )
-
-
-def _parse_reduction(reduction: LossReduction | str, caller: str) -> str:
-    """``reduction`` as one of ``"none"``, ``"mean"``, ``"sum"`` (``look_up_option``), or a ``ValueError`` naming it."""
-    try:
-        return str(look_up_option(reduction, LossReduction).value)
-    except ValueError as e:
-        hint = " ".join(str(e).split())
-        raise ValueError(
-            f"{caller}: 'reduction' must be one of 'none', 'mean', 'sum', got {reduction!r}. {hint}"
-        ) from e

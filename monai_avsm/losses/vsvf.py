@@ -29,7 +29,7 @@ from torch.nn.modules.loss import _Loss
 
 from monai_avsm.functional.maps import compose_maps, identity_map
 from monai_avsm.functional.smoothing import kernel_unit_spacing
-from monai_avsm.losses.affine import _check_weight, reduce_loss
+from monai_avsm.losses.utils import check_weight, parse_reduction, reduce_loss
 from monai_avsm.utils.enums import KernelNormalization
 from monai_avsm.utils.validation import check_map, ensure_spacing
 
@@ -67,8 +67,8 @@ class MomentumRegularizationLoss(_Loss):
         normalization: KernelNormalization | str = KernelNormalization.ISOTROPIC,
         reduction: LossReduction | str = LossReduction.MEAN,
     ) -> None:
-        super().__init__(reduction=look_up_option(reduction, LossReduction).value)
-        self.weight = _check_weight(weight, "MomentumRegularizationLoss")
+        super().__init__(reduction=parse_reduction(reduction, "MomentumRegularizationLoss"))
+        self.weight = check_weight(weight, "weight", "MomentumRegularizationLoss")
         self.clamp = bool(clamp)
         self.normalization = look_up_option(normalization, KernelNormalization)
 
@@ -130,8 +130,8 @@ class MapSymmetryLoss(_Loss):
     def __init__(
         self, weight: float = 1.0, normalization: str = "mean", reduction: LossReduction | str = LossReduction.MEAN
     ) -> None:
-        super().__init__(reduction=look_up_option(reduction, LossReduction).value)
-        self.weight = _check_weight(weight, "MapSymmetryLoss")
+        super().__init__(reduction=parse_reduction(reduction, "MapSymmetryLoss"))
+        self.weight = check_weight(weight, "weight", "MapSymmetryLoss")
         self.normalization = look_up_option(normalization, ("mean", "sum"))
 
     def forward(self, phi: torch.Tensor, phi_ts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
