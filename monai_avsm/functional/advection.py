@@ -133,7 +133,11 @@ def advect_map(
     if velocity_clamp is not None:
         v = clamp_velocity(v, velocity_clamp)
     if phi0.shape[0] != v.shape[0]:
-        phi0 = phi0.expand(v.shape[0], *phi0.shape[1:]) if phi0.shape[0] == 1 else phi0
+        if phi0.shape[0] != 1:
+            raise ValueError(
+                f"advect_map: batch sizes of 'phi0' ({phi0.shape[0]}) and 'v' ({v.shape[0]}) must match or 'phi0' be 1."
+            )
+        phi0 = phi0.expand(v.shape[0], *phi0.shape[1:])
     dt = 1.0 / num_steps if num_steps else 0.0
     phi = phi0
     for _ in range(int(num_steps)):

@@ -119,7 +119,7 @@ def fold_statistics(det: torch.Tensor, margin: int | Sequence[int] = 0) -> dict[
         ``{"count": (B,), "fraction": (B,), "mean_abs": (B,)}``: the number of voxels with a negative value, their
         fraction of the (cropped) volume, and the mean absolute value over them (0 where there is no fold).
     """
-    det = crop_margin(det, margin) if (margin if isinstance(margin, int) else any(margin)) else det
+    det = crop_margin(det, margin)  # margin 0 keeps every voxel
     flat = det.reshape(det.shape[0], -1)
     folded = flat < 0
     count = folded.sum(dim=1).to(flat.dtype)

@@ -140,6 +140,8 @@ class TestAdvection(unittest.TestCase):
             advect_map(phi0, torch.zeros(1, 2, 5, 7))
         with self.assertRaisesRegex(ValueError, "num_steps"):
             advect_map(phi0, torch.zeros_like(phi0), num_steps=-1)
+        with self.assertRaisesRegex(ValueError, "batch sizes"):
+            advect_map(phi0.expand(2, 2, 5, 6), torch.zeros(3, 2, 5, 6))
 
 
 if __name__ == "__main__":

@@ -115,9 +115,7 @@ class VSVFWarp(nn.Module):
         low_spacing = tuple(s * (n - 1) / (k - 1) for s, n, k in zip(sp, full_shape, low_shape))
         with torch.autocast(device_type=momentum.device.type, enabled=False):
             velocity = self.smoother(momentum.to(dtype), low_spacing)
-            phi0_low = resample_map(initial_map.to(dtype), low_shape)
-            if phi0_low.shape[0] != velocity.shape[0]:
-                phi0_low = phi0_low.expand(velocity.shape[0], *phi0_low.shape[1:])
+            phi0_low = resample_map(initial_map.to(dtype), low_shape)  # batch 1 broadcasts in advect_map
             map_low = self.integrator(phi0_low, velocity)
             phi = resample_map(map_low, full_shape)
             warped = warp_image(source.to(dtype), phi, mode="bilinear", padding_mode="zeros")
