@@ -53,6 +53,7 @@ __all__ = [
     "split_pairs",
     "check_subject_split",
     "write_datalist",
+    "self_pairs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,28 @@ def load_pair_datalist(
                 raise FileNotFoundError(f"{where}: {key!r} file {full_str!r} does not exist (listed as {value!r}).")
             resolved[key] = full_str
         out.append(resolved)
+    return out
+
+
+def self_pairs(items: Sequence[Mapping], image_key: str = "image", label_key: str = "label") -> list[dict]:
+    """Single-image items (a ``*_images`` section) as pairs of the image with itself:
+    ``{"moving": image, "fixed": image, "moving_label": label, "fixed_label": label}``, other keys kept.
+
+    A random transform of the fixed side (``RandSyntheticDeformationd(image_key="fixed", moving_key="fixed", ...)``)
+    then makes each a pair with a known deformation, in the same pipeline as the real pairs (the bundle's training
+    data: real pairs and synthetic pairs through one ``Compose``).
+    """
+    out = []
+    for i, item in enumerate(items):
+        if image_key not in item:
+            raise ValueError(f"self_pairs(): item {i} has no {image_key!r} key, got keys {sorted(item)}.")
+        pair = {k: v for k, v in item.items() if k not in (image_key, label_key)}
+        pair["moving"] = pair["fixed"] = item[image_key]
+        if item.get(label_key) is not None:
+            pair["moving_label"] = pair["fixed_label"] = item[label_key]
+        pair.setdefault("moving_subject", item.get("subject"))
+        pair.setdefault("fixed_subject", item.get("subject"))
+        out.append(pair)
     return out
 
 

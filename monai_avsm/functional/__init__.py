@@ -49,6 +49,17 @@ from .smoothing import (
     multi_gaussian_kernel_fft,
     smooth_fft,
 )
+from .world import (
+    map_to_world_points,
+    normalized_to_world,
+    ras_to_lps_affine,
+    ras_to_lps_vectors,
+    resample_world,
+    theta_to_world_affine,
+    voxel_world_points,
+    world_displacement,
+    world_to_normalized,
+)
 
 __all__ = [
     "LNCCSettings",
@@ -92,4 +103,13 @@ __all__ = [
     "update_affine",
     "warp_image",
     "warp_label",
+    "map_to_world_points",
+    "normalized_to_world",
+    "ras_to_lps_affine",
+    "ras_to_lps_vectors",
+    "resample_world",
+    "theta_to_world_affine",
+    "voxel_world_points",
+    "world_displacement",
+    "world_to_normalized",
 ]

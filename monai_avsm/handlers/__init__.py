@@ -12,6 +12,17 @@
 
 from __future__ import annotations
 
-from .schedule import LossWeightScheduleHandler
+from .registration import RegistrationEvaluation, RegistrationWriter, dice_per_label
+from .schedule import EpochScheduleHandler, LossWeightScheduleHandler
+from .stage import NonFiniteLossError, StopOnNaNLoss, TrainingStageHandler
 
-__all__ = ["LossWeightScheduleHandler"]
+__all__ = [
+    "LossWeightScheduleHandler",
+    "EpochScheduleHandler",
+    "TrainingStageHandler",
+    "StopOnNaNLoss",
+    "NonFiniteLossError",
+    "RegistrationWriter",
+    "RegistrationEvaluation",
+    "dice_per_label",
+]

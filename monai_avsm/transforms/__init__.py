@@ -20,6 +20,9 @@ from .dictionary import (
     RandSyntheticDeformationD,
     RandSyntheticDeformationd,
     RandSyntheticDeformationDict,
+    WarpByMapD,
+    WarpByMapd,
+    WarpByMapDict,
 )
 
 __all__ = [
@@ -31,4 +34,7 @@ __all__ = [
     "RandSyntheticDeformationDict",
     "RandSyntheticDeformationd",
     "SyntheticDeformation",
+    "WarpByMapD",
+    "WarpByMapDict",
+    "WarpByMapd",
 ]

@@ -12,7 +12,9 @@
 
 - :class:`RandSyntheticDeformationd`: one image (and its label) -> a longitudinal-like pair with a known map;
 - :class:`RandSwapPaird`: swap moving and fixed (and their labels and true maps) with a probability, as the paper
-  trains on both directions.
+  trains on both directions;
+- :class:`WarpByMapd`: warp items (images, labels) with a predicted map, e.g. as an engine's ``postprocessing`` to
+  get the warped moving label for the Dice metric of validation.
 
 Intensity perturbations (bias field, gamma, noise) are MONAI's ``RandBiasFieldd``, ``RandAdjustContrastd`` and
 ``RandGaussianNoised``; nothing is re-implemented here.
@@ -25,7 +27,9 @@ from collections.abc import Hashable, Mapping, Sequence
 import torch
 from monai.transforms import MapTransform, RandomizableTransform
 
+from monai_avsm.functional.maps import warp_image, warp_label
 from monai_avsm.transforms.array import RandSyntheticDeformation, image_spacing
+from monai_avsm.utils.enums import LabelWarpMode
 
 __all__ = [
     "RandSyntheticDeformationd",
@@ -34,6 +38,9 @@ __all__ = [
     "RandSwapPaird",
     "RandSwapPairD",
     "RandSwapPairDict",
+    "WarpByMapd",
+    "WarpByMapD",
+    "WarpByMapDict",
 ]
 
 
@@ -163,5 +170,60 @@ class RandSwapPaird(RandomizableTransform, MapTransform):
         return d
 
 
+class WarpByMapd(MapTransform):
+    """Warp ``keys`` with a pull-back map: ``d[key + postfix] = d[key] o phi`` (``MapSpace.NORMALIZED``).
+
+    ``phi`` is ``d[map_key]``; when that is a dict (an ``AVSMNet`` prediction, e.g. ``"pred"`` in a MONAI engine's
+    output) its ``map_entry`` item is used. Labels (integer dtype, or ``label_keys``) are warped with
+    :func:`~monai_avsm.functional.warp_label` (``label_mode``), the rest linearly. Works on batched ``(B, C, *S)``
+    and on single ``(C, *S)`` items. Used as the evaluator's ``postprocessing`` (``decollate=False``: MONAI merges the
+    batch and the output, so ``moving_label`` and ``pred`` are both visible).
+
+    Example (bundle config)::
+
+        "postprocessing": {"_target_": "monai_avsm.transforms.WarpByMapd", "keys": "moving_label"}
+    """
+
+    def __init__(
+        self,
+        keys,
+        map_key: str = "pred",
+        map_entry: str = "map",
+        postfix: str = "_warped",
+        label_keys: Sequence[str] | None = None,
+        label_mode: LabelWarpMode | str = LabelWarpMode.NEAREST,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.map_key, self.map_entry, self.postfix = map_key, map_entry, postfix
+        self.label_keys = set(label_keys) if label_keys is not None else None
+        self.label_mode = label_mode
+
+    def _phi(self, d: Mapping) -> torch.Tensor:
+        if self.map_key not in d:
+            raise KeyError(f"WarpByMapd: no {self.map_key!r} in the data; keys: {sorted(map(str, d))}.")
+        phi = d[self.map_key]
+        if isinstance(phi, Mapping):
+            if self.map_entry not in phi:
+                raise KeyError(f"WarpByMapd: {self.map_key!r} has no {self.map_entry!r}; keys: {sorted(phi)}.")
+            phi = phi[self.map_entry]
+        return phi
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        d = dict(data)
+        phi = self._phi(d)
+        for key in self.key_iterator(d):
+            x = d[key]
+            batched = x.ndim == phi.ndim
+            xb = x if batched else x.unsqueeze(0)
+            pb = phi if phi.ndim == xb.ndim else phi.unsqueeze(0)
+            is_label = (key in self.label_keys) if self.label_keys is not None else not x.is_floating_point()
+            xb = xb.to(pb.device)
+            out = warp_label(xb, pb, mode=self.label_mode) if is_label else warp_image(xb.to(pb.dtype), pb)
+            d[f"{key}{self.postfix}"] = out if batched else out[0]
+        return d
+
+
 RandSyntheticDeformationD = RandSyntheticDeformationDict = RandSyntheticDeformationd
 RandSwapPairD = RandSwapPairDict = RandSwapPaird
+WarpByMapD = WarpByMapDict = WarpByMapd

@@ -16,6 +16,7 @@ from monai_avsm.data import (
     cross_subject_pairs,
     load_pair_datalist,
     longitudinal_pairs,
+    self_pairs,
     split_pairs,
     split_subjects,
     write_datalist,
@@ -221,6 +222,27 @@ class TestDatalistFiles(unittest.TestCase):
         ):
             load_pair_datalist(path)
         self.assertTrue(load_pair_datalist(path, check_files=False)[0]["fixed"].endswith("gone.nii.gz"))
+
+
+class TestSelfPairs(unittest.TestCase):
+    def test_self_pairs(self):
+        items = [{"image": "a.nii", "label": "a_seg.nii", "subject": "s1"}, {"image": "b.nii"}]
+        pairs = self_pairs(items)
+        self.assertEqual(
+            pairs[0],
+            {
+                "moving": "a.nii",
+                "fixed": "a.nii",
+                "moving_label": "a_seg.nii",
+                "fixed_label": "a_seg.nii",
+                "subject": "s1",
+                "moving_subject": "s1",
+                "fixed_subject": "s1",
+            },
+        )
+        self.assertNotIn("moving_label", pairs[1])
+        with self.assertRaisesRegex(ValueError, "item 0 has no 'image'"):
+            self_pairs([{"label": "x"}])
 
 
 if __name__ == "__main__":

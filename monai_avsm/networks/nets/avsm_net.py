@@ -43,6 +43,11 @@ class AVSMNet(nn.Module):
             ``symmetric`` is not given, so that a stock ``SupervisedTrainer`` feeds :class:`~monai_avsm.losses.AVSMLoss`
             the target->source terms.
 
+    Attributes:
+        vsvf_enabled: run the vSVF net (default ``True``); ``False`` gives the affine-only output even when a vSVF net
+            exists, so one network (one checkpoint) serves both training stages
+            (:class:`~monai_avsm.handlers.TrainingStageHandler` switches it).
+
     ``forward(moving, fixed=None, spacing=None, symmetric=None)``: ``moving``/``fixed`` ``(B, C, *S)`` on one grid,
     or ``moving`` ``(B, 2C, *S)`` holding (moving, fixed) along channels and ``fixed=None``. Returns a dict with
 
@@ -75,6 +80,7 @@ class AVSMNet(nn.Module):
         self.output = look_up_option(output, ("dict", "warped"))
         self.symmetric_training = bool(symmetric_training)
         self._affine_frozen = False
+        self.vsvf_enabled = True
 
     @property
     def affine_frozen(self) -> bool:
@@ -124,7 +130,7 @@ class AVSMNet(nn.Module):
             out[f"affine_steps{s}"] = aff[f"affine_steps{s}"]
             out[f"affine_map{s}"] = aff[f"map{s}"]
             out[f"affine_warped{s}"] = aff[f"warped{s}"]
-        if self.vsvf_net is None:
+        if self.vsvf_net is None or not self.vsvf_enabled:
             for s in suffixes:
                 out[f"map{s}"], out[f"warped{s}"] = aff[f"map{s}"], aff[f"warped{s}"]
         else:

@@ -1,0 +1,29 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Engine glue for registration pairs in MONAI's stock ``SupervisedTrainer``/``SupervisedEvaluator``."""
+
+from __future__ import annotations
+
+from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name
+from .utils import PreparePairBatch, batch_spacing, latest_checkpoint, new_output_dir, resume_checkpoint
+
+__all__ = [
+    "PreparePairBatch",
+    "batch_spacing",
+    "latest_checkpoint",
+    "resume_checkpoint",
+    "new_output_dir",
+    "NativeResampler",
+    "PairGeometry",
+    "load_native",
+    "pair_geometry",
+    "pair_name",
+]

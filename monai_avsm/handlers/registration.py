@@ -1,0 +1,344 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+r"""Handlers of the bundle's inference and evaluation: results written on the fixed image's native grid in world
+space, and the paper's evaluation measures (method spec §6) per pair.
+
+- :class:`RegistrationWriter` (inference): per pair a folder with the warped moving image and label on the fixed
+  image's native grid, the dense displacement field as an ITK/ANTs/Slicer warp (world space, LPS vectors), the
+  affine part as ITK transform files (``.tfm`` and ANTs' ``.mat``), a PNG preview and a JSON record.
+- :class:`RegistrationEvaluation` (evaluation): per pair the Dice of the warped moving label against the fixed label
+  on the fixed native grid (MONAI's ``compute_dice``), before registration, after the affine part and after AVSM;
+  folds (true determinant of the Jacobian < 0) and mean |det J| over them; the symmetry measure
+  :math:`\ln(\frac{1}{|V|}\|\Phi_{AB} \circ \Phi_{BA} - id\|^2)` on the interior; the time of the network's forward
+  pass and the device. At the end: a CSV, a JSON summary, box plots and a table in the log.
+
+Both read the pair's files and geometry from the batch (``pair_loading_transforms`` keeps them), so they work with
+MONAI's stock ``SupervisedEvaluator`` (``decollate=False``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from monai.engines.utils import IterationEvents
+from monai.metrics import compute_dice
+from monai.networks.utils import one_hot
+from monai.utils import IgniteInfo, min_version, optional_import
+
+from monai_avsm.data.export import write_affine_transform, write_displacement_field, write_image, write_preview_png
+from monai_avsm.engines.native import NativeResampler, pair_geometry, pair_name
+from monai_avsm.metrics.folding import compute_folds
+from monai_avsm.metrics.symmetry import compute_symmetry_error
+
+Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
+if TYPE_CHECKING:
+    from ignite.engine import Engine
+else:
+    Engine, _ = optional_import(
+        "ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine", as_type="decorator"
+    )
+
+__all__ = ["RegistrationWriter", "RegistrationEvaluation", "dice_per_label"]
+
+
+def _unique_folder(root: str, name: str) -> str:
+    path, n = os.path.join(root, name), 1
+    while os.path.exists(path):
+        n += 1
+        path = os.path.join(root, f"{name}_{n}")
+    os.makedirs(path)
+    return path
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class RegistrationWriter:
+    """Write each pair's registration into ``output_dir/<moving>_to_<fixed>/`` (a new folder; never overwrites).
+
+    Files: ``warped.nii.gz`` (moving image, original intensities, on the fixed native grid), ``warped_label.nii.gz``
+    (when the pair has a moving label; nearest neighbour), ``displacement_field.nii.gz`` (world-space pull-back
+    displacement, ITK vector image in LPS: ``antsApplyTransforms -t displacement_field.nii.gz``, ITK
+    ``DisplacementFieldTransform``, Slicer "Transforms"), ``affine.tfm`` and ``affine.mat`` (the affine part alone,
+    ITK ``AffineTransform``; the displacement field already includes it), ``preview.png`` (working grid: moving,
+    fixed, warped, checkerboard, deformed grid) and ``registration.json`` (files, geometry, times).
+
+    Args:
+        output_dir: root folder (use :func:`~monai_avsm.engines.new_output_dir` for a fresh one per run).
+        preview: write the PNG (needs matplotlib).
+        field, affine, label: write the displacement field, the affine files, the warped label.
+    """
+
+    def __init__(
+        self, output_dir: str, preview: bool = True, field: bool = True, affine: bool = True, label: bool = True
+    ) -> None:
+        self.output_dir = str(output_dir)
+        self.preview, self.field, self.affine, self.label = preview, field, affine, label
+        self.written: list[dict] = []
+        self.logger = logging.getLogger(__name__)
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        batch, pred = engine.state.batch, engine.state.output["pred"]
+        for b in range(pred["map"].shape[0]):
+            self.write_pair(batch, pred, b)
+
+    def write_pair(self, batch: dict, pred: dict, index: int = 0) -> dict:
+        start = time.perf_counter()
+        g = pair_geometry(batch, index)
+        folder = _unique_folder(self.output_dir, pair_name(g, index))
+        r = NativeResampler(g)
+        phi = pred["map"][index].detach()
+        points = r.points(phi)
+        files = {}
+        native = g["native_affine"]
+        files["warped"] = write_image(os.path.join(folder, "warped.nii.gz"), r.warp(points), native)
+        if self.label and g.get("moving_label_file"):
+            files["warped_label"] = write_image(
+                os.path.join(folder, "warped_label.nii.gz"), r.warp(points, label=True), native
+            )
+        if self.field:
+            files["displacement_field"] = write_displacement_field(
+                os.path.join(folder, "displacement_field.nii.gz"), r.displacement(points), native
+            )
+        theta = pred["affine"][index].detach().cpu()
+        world = r.world_affine(theta)
+        if self.affine:
+            for ext in (".tfm", ".mat"):
+                files[f"affine{ext}"] = write_affine_transform(os.path.join(folder, f"affine{ext}"), world)
+        if self.preview:
+            moving = batch["moving"][index] if "moving" in batch else None
+            files["preview"] = write_preview_png(
+                os.path.join(folder, "preview.png"),
+                batch["fixed"][index].detach().cpu(),
+                pred["warped"][index].detach().cpu(),
+                phi=phi.cpu(),
+                moving=None if moving is None else moving.detach().cpu(),
+            )
+        record = {
+            "moving": g.get("moving_file"),
+            "fixed": g.get("fixed_file"),
+            "moving_label": g.get("moving_label_file"),
+            "files": {k: os.path.basename(v) for k, v in files.items()},
+            "working_grid": {"shape": list(g["fixed_shape"]), "fixed_affine": g["fixed_affine"].tolist()},
+            "native_grid": {"shape": list(g["native_shape"]), "affine": native.tolist()},
+            "affine_world_ras": world.tolist(),
+            "conventions": "displacement_field: pull-back, world mm, ITK LPS vectors (fixed point p -> moving point "
+            "p + d(p)); affine.tfm/.mat: ITK AffineTransform fixed -> moving (LPS); the field includes the affine",
+            "write_seconds": round(time.perf_counter() - start, 3),
+        }
+        with open(os.path.join(folder, "registration.json"), "x") as f:
+            json.dump(record, f, indent=2)
+        self.written.append({"folder": folder, **record})
+        self.logger.info(f"wrote {folder}: {', '.join(sorted(record['files']))}")
+        return record
+
+
+def dice_per_label(pred_label: torch.Tensor, target_label: torch.Tensor, num_classes: int) -> list[float]:
+    """Dice of every foreground label (1 .. num_classes - 1) of two label maps ``(1, *S)`` (MONAI ``compute_dice``;
+    NaN for a label absent from both)."""
+    p = one_hot(pred_label[None].long(), num_classes, dim=1)
+    t = one_hot(target_label[None].long(), num_classes, dim=1)
+    d = compute_dice(p, t, include_background=False, ignore_empty=False)
+    return [float(v) for v in d[0]]
+
+
+_STAGES = ("identity", "affine", "avsm")
+
+
+class RegistrationEvaluation:
+    """Evaluate every pair (see the module docstring) and write ``metrics.csv``, ``summary.json``, ``dice.png`` (box
+    plot of the mean Dice per stage, like the paper's Fig. 5) and ``dice_per_label.png`` into ``output_dir``.
+
+    Args:
+        output_dir: where the files go (a fresh folder, :func:`~monai_avsm.engines.new_output_dir`).
+        num_classes: labels including background (0).
+        network: the evaluated network, run again on the swapped pair for the symmetry measure (``None``: skipped).
+        label_names: names of the labels 1 .. num_classes - 1 for the columns.
+        symmetry_margin: interior margin (voxels of the working grid) of the symmetry measure (paper: 10).
+        fold_margin: voxels excluded at the border when counting folds (0: all).
+        plots: write the box plots (needs matplotlib).
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        num_classes: int,
+        network: torch.nn.Module | None = None,
+        label_names: Sequence[str] | None = None,
+        symmetry_margin: int = 10,
+        fold_margin: int = 0,
+        plots: bool = True,
+    ) -> None:
+        if int(num_classes) < 2:
+            raise ValueError(
+                f"RegistrationEvaluation: 'num_classes' must be >= 2 (background + labels), got {num_classes}."
+            )
+        self.output_dir, self.num_classes, self.network = str(output_dir), int(num_classes), network
+        names = list(label_names) if label_names is not None else [f"label{i}" for i in range(1, self.num_classes)]
+        if len(names) != self.num_classes - 1:
+            raise ValueError(
+                f"RegistrationEvaluation: 'label_names' must name the {self.num_classes - 1} foreground labels, "
+                f"got {names}."
+            )
+        self.label_names = names
+        self.symmetry_margin, self.fold_margin, self.plots = symmetry_margin, fold_margin, plots
+        self.rows: list[dict[str, Any]] = []
+        self.summary: dict[str, Any] = {}
+        self._t0 = 0.0
+        self._forward = 0.0
+        self.logger = logging.getLogger(__name__)
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._reset)
+        engine.add_event_handler(Events.ITERATION_STARTED, self._start)
+        engine.add_event_handler(IterationEvents.FORWARD_COMPLETED, self._stop)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+        engine.add_event_handler(Events.COMPLETED, self.finish)
+
+    def _reset(self, engine: Engine) -> None:
+        self.rows, self.summary = [], {}
+
+    def _start(self, engine: Engine) -> None:
+        _sync(engine.state.device if hasattr(engine.state, "device") else torch.device("cpu"))
+        self._t0 = time.perf_counter()
+
+    def _stop(self, engine: Engine) -> None:
+        pred = engine.state.output["pred"]
+        _sync(pred["map"].device)
+        self._forward = time.perf_counter() - self._t0
+
+    def __call__(self, engine: Engine) -> None:
+        batch, out = engine.state.batch, engine.state.output
+        pred = out["pred"]
+        n = pred["map"].shape[0]
+        phi_ts = None
+        if self.network is not None:
+            moving, fixed = out["image"], out["label"]
+            with torch.no_grad():
+                phi_ts = self.network(fixed, moving)["map"]
+        for b in range(n):
+            self.rows.append(self.evaluate_pair(batch, pred, b, self._forward / n, phi_ts))
+
+    def evaluate_pair(self, batch: dict, pred: dict, index: int, seconds: float, phi_ts=None) -> dict[str, Any]:
+        g = pair_geometry(batch, index)
+        r = NativeResampler(g)
+        fixed_label = r.fixed_label()
+        if fixed_label is None or r.moving(label=True) is None:
+            raise KeyError(
+                f"RegistrationEvaluation: pair {pair_name(g, index)!r} needs 'moving_label' and 'fixed_label' files."
+            )
+        fixed_label = fixed_label.as_tensor()
+        row: dict[str, Any] = {"pair": pair_name(g, index), "moving": g["moving_file"], "fixed": g["fixed_file"]}
+        points = {
+            "identity": r.identity_points(),
+            "affine": r.affine_points(pred["affine"][index].detach().cpu()),
+            "avsm": r.points(pred["map"][index].detach()),
+        }
+        for stage in _STAGES:
+            dice = dice_per_label(r.warp(points[stage], label=True), fixed_label, self.num_classes)
+            row[f"dice_{stage}"] = float(torch.tensor(dice).nanmean())
+            for name, d in zip(self.label_names, dice):
+                row[f"dice_{stage}_{name}"] = d
+        phi = pred["map"][index : index + 1].detach()
+        folds = compute_folds(phi.to(torch.float64), margin=self.fold_margin)
+        row["folds"] = int(folds["count"][0])
+        row["fold_fraction"] = float(folds["fraction"][0])
+        row["folds_mean_abs_det"] = float(folds["mean_abs"][0])
+        if phi_ts is not None:
+            row["symmetry_log_mse"] = float(
+                compute_symmetry_error(
+                    phi.to(torch.float64), phi_ts[index : index + 1].to(torch.float64), self.symmetry_margin
+                )[0]
+            )
+        row["seconds"] = round(float(seconds), 4)
+        row["device"] = str(phi.device)
+        row["threads"] = torch.get_num_threads()
+        return row
+
+    def finish(self, engine: Engine) -> dict[str, Any]:
+        os.makedirs(self.output_dir, exist_ok=True)
+        if not self.rows:
+            raise RuntimeError("RegistrationEvaluation: no pair was evaluated (empty data set?).")
+        columns = list(self.rows[0])
+        with open(os.path.join(self.output_dir, "metrics.csv"), "x", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=columns)
+            w.writeheader()
+            w.writerows(self.rows)
+        numeric = [c for c in columns if isinstance(self.rows[0][c], (int, float))]
+        summary: dict[str, Any] = {"pairs": len(self.rows), "device": self.rows[0]["device"]}
+        for c in numeric:
+            vals = torch.tensor([float(r[c]) for r in self.rows], dtype=torch.float64)
+            ok = vals[~torch.isnan(vals)]
+            mean = float(ok.mean()) if ok.numel() else math.nan
+            sd = float(ok.std(unbiased=False)) if ok.numel() else math.nan
+            summary[c] = {
+                "mean": mean,
+                "sd": sd,
+                "min": float(ok.min()) if ok.numel() else math.nan,
+                "max": float(ok.max()) if ok.numel() else math.nan,
+            }
+        self.summary = summary
+        with open(os.path.join(self.output_dir, "summary.json"), "x") as f:
+            json.dump(summary, f, indent=2)
+        if self.plots:
+            self._plots()
+        self.logger.info("evaluation of %d pairs (%s):\n%s", len(self.rows), summary["device"], self.table())
+        self.logger.info(f"wrote {self.output_dir}/metrics.csv, summary.json" + (", dice.png" if self.plots else ""))
+        return summary
+
+    def table(self) -> str:
+        s = self.summary
+        lines = ["| measure | mean | sd |", "|---|---|---|"]
+        keys = [f"dice_{st}" for st in _STAGES] + ["folds", "folds_mean_abs_det", "symmetry_log_mse", "seconds"]
+        for k in keys:
+            if k in s:
+                lines.append(f"| {k} | {s[k]['mean']:.4g} | {s[k]['sd']:.3g} |")
+        return "\n".join(lines)
+
+    def _plots(self) -> None:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError as e:
+            raise ImportError("RegistrationEvaluation: the box plots need matplotlib: pip install matplotlib") from e
+        fig, ax = plt.subplots(figsize=(5, 4))
+        data = [[r[f"dice_{st}"] for r in self.rows] for st in _STAGES]
+        ax.boxplot(data)
+        ax.set_xticks(range(1, len(_STAGES) + 1), ["before", "affine", "AVSM"])
+        ax.set_ylabel("mean Dice (foreground labels)")
+        ax.set_title(f"{len(self.rows)} pairs")
+        fig.tight_layout()
+        fig.savefig(os.path.join(self.output_dir, "dice.png"), dpi=100)
+        plt.close(fig)
+        fig, axes = plt.subplots(1, len(self.label_names), figsize=(4 * len(self.label_names), 4), squeeze=False)
+        for ax, name in zip(axes[0], self.label_names):
+            ax.boxplot([[r[f"dice_{st}_{name}"] for r in self.rows] for st in _STAGES])
+            ax.set_xticks(range(1, len(_STAGES) + 1), ["before", "affine", "AVSM"])
+            ax.set_title(name)
+        axes[0][0].set_ylabel("Dice")
+        fig.tight_layout()
+        fig.savefig(os.path.join(self.output_dir, "dice_per_label.png"), dpi=100)
+        plt.close(fig)

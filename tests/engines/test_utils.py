@@ -1,0 +1,56 @@
+"""PreparePairBatch (moving/fixed into MONAI's stock engines) and the checkpoint a re-run resumes from."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import unittest
+
+import torch
+from monai.data import MetaTensor
+
+from monai_avsm.engines import PreparePairBatch, batch_spacing, latest_checkpoint, resume_checkpoint
+
+
+class TestPreparePairBatch(unittest.TestCase):
+    def test_pair_and_spacing(self):
+        affine = torch.diag(torch.tensor([2.0, 3.0, 4.0, 1.0]))
+        fixed = MetaTensor(torch.rand(2, 1, 5, 6, 7), affine=affine)
+        moving = MetaTensor(torch.rand(2, 1, 5, 6, 7), affine=affine)
+        moving_, fixed_, args, kwargs = PreparePairBatch()({"moving": moving, "fixed": fixed}, device="cpu")
+        self.assertNotIsInstance(moving_, MetaTensor)
+        self.assertNotIsInstance(fixed_, MetaTensor)
+        self.assertTrue(torch.equal(moving_, moving.as_tensor()))
+        self.assertIs(args[0], fixed_)
+        torch.testing.assert_close(kwargs["spacing"], torch.tensor([[2.0, 3.0, 4.0]] * 2, dtype=torch.float64))
+        # a rotated grid: spacing is the column norm, not the diagonal
+        rot = torch.tensor([[0.0, -2.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0], [0.0, 0.0, 4.0, 0.0], [0, 0, 0, 1.0]])
+        sp = batch_spacing(MetaTensor(torch.rand(1, 1, 4, 4, 4), affine=rot))
+        torch.testing.assert_close(sp, torch.tensor([[3.0, 2.0, 4.0]], dtype=torch.float64))
+
+    def test_plain_tensors_and_errors(self):
+        m, f = torch.rand(1, 1, 4, 4), torch.rand(1, 1, 4, 4)
+        _, _, args, kwargs = PreparePairBatch()({"moving": m, "fixed": f})
+        self.assertEqual(kwargs, {})
+        with self.assertRaisesRegex(KeyError, "PreparePairBatch.*'fixed'"):
+            PreparePairBatch()({"moving": m})
+        with self.assertRaisesRegex(TypeError, "must be a dict"):
+            PreparePairBatch()([m, f])
+
+
+class TestCheckpoints(unittest.TestCase):
+    def test_latest_and_resume(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assertIsNone(latest_checkpoint(os.path.join(d, "missing")))
+            self.assertIsNone(resume_checkpoint(d))
+            for name in ("checkpoint_epoch=2.pt", "checkpoint_epoch=10.pt", "model.pt", "checkpoint_epoch=11.pt"):
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(b"" if "11" in name else b"x")  # an empty (interrupted) file is skipped
+            self.assertEqual(os.path.basename(latest_checkpoint(d)), "checkpoint_epoch=10.pt")
+            self.assertEqual(resume_checkpoint(d), latest_checkpoint(d))
+            with self.assertRaisesRegex(FileExistsError, "new --output_dir"):
+                resume_checkpoint(d, resume=False)
+
+
+if __name__ == "__main__":
+    unittest.main()
