@@ -13,7 +13,15 @@
 from __future__ import annotations
 
 from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name
-from .utils import PreparePairBatch, batch_spacing, latest_checkpoint, new_output_dir, resume_checkpoint
+from .utils import (
+    PreparePairBatch,
+    batch_spacing,
+    label_names,
+    latest_checkpoint,
+    new_output_dir,
+    require_file,
+    resume_checkpoint,
+)
 
 __all__ = [
     "PreparePairBatch",
@@ -21,6 +29,8 @@ __all__ = [
     "latest_checkpoint",
     "resume_checkpoint",
     "new_output_dir",
+    "require_file",
+    "label_names",
     "NativeResampler",
     "PairGeometry",
     "load_native",

@@ -34,7 +34,15 @@ from typing import Any
 import torch
 from monai.data import MetaTensor
 
-__all__ = ["PreparePairBatch", "latest_checkpoint", "resume_checkpoint", "batch_spacing", "new_output_dir"]
+__all__ = [
+    "PreparePairBatch",
+    "latest_checkpoint",
+    "resume_checkpoint",
+    "batch_spacing",
+    "new_output_dir",
+    "require_file",
+    "label_names",
+]
 
 
 def batch_spacing(image: Any) -> torch.Tensor | None:
@@ -159,3 +167,28 @@ def new_output_dir(path: str | os.PathLike) -> str:
     if candidate != base:
         logging.getLogger(__name__).info(f"{str(base)!r} exists and is not empty: writing into {str(candidate)!r}")
     return str(candidate)
+
+
+def require_file(path: str | os.PathLike, what: str, hint: str = "") -> str:
+    """``path`` if it is a non-empty file, else ``FileNotFoundError`` naming ``what`` and the ``hint`` (for config
+    ``initialize`` steps: fail at once with a clear message instead of deep inside a handler)."""
+    p = Path(path)
+    if not p.is_file() or p.stat().st_size == 0:
+        state = "is empty" if p.is_file() else "does not exist"
+        raise FileNotFoundError(f"{what} {str(p)!r} {state}." + (f" {hint}" if hint else ""))
+    return str(p)
+
+
+def label_names(datalist: str | os.PathLike | None, num_classes: int) -> list[str] | None:
+    """Names of the foreground labels 1 .. num_classes - 1 from a datalist's ``"labels"`` entry (decathlon style,
+    ``{"0": "background", "1": "grey matter", ...}``), or ``None`` when there is no such entry."""
+    if datalist is None or not Path(datalist).is_file():
+        return None
+    import json
+
+    with open(datalist) as f:
+        labels = json.load(f).get("labels")
+    if not isinstance(labels, dict):
+        return None
+    names = [str(labels.get(str(i), f"label{i}")).replace(" ", "_") for i in range(1, int(num_classes))]
+    return names

@@ -82,6 +82,12 @@ class MultiGaussianSmoother(nn.Module):
         shape = tuple(int(n) for n in spatial_shape)
         unit = kernel_unit_spacing(shape, spacing, self.normalization)
         key = (shape, tuple(round(u, 12) for u in unit), dtype, str(device))
+        if torch.jit.is_tracing():
+            # no cache while tracing: a cached kernel becomes a constant and a fresh one an op, so two traces of the
+            # same call (torch.jit.trace's check, MONAI's ckpt_export) would give different graphs
+            grid = fft_grid_shape(shape, self.boundary)
+            khat = multi_gaussian_kernel_fft(shape, unit, self.sigmas, self.weights, self.boundary, dtype, device)
+            return khat, grid
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
