@@ -20,7 +20,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 # the subpackages, so that ``import monai_avsm`` is enough for ``$monai_avsm.losses.MKLNCCLoss(...)`` in bundle configs
-from . import data, engines, functional, handlers, losses, metrics, networks, transforms, utils  # noqa: E402
+from . import data, engines, functional, handlers, losses, metrics, networks, optimization, transforms, utils  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -31,6 +31,7 @@ __all__ = [
     "losses",
     "metrics",
     "networks",
+    "optimization",
     "transforms",
     "utils",
 ]

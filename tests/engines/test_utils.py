@@ -9,7 +9,15 @@ import unittest
 import torch
 from monai.data import MetaTensor
 
-from monai_avsm.engines import PreparePairBatch, batch_spacing, latest_checkpoint, resume_checkpoint
+from monai_avsm.engines import (
+    PreparePairBatch,
+    batch_spacing,
+    label_names,
+    latest_checkpoint,
+    new_output_dir,
+    require_file,
+    resume_checkpoint,
+)
 
 
 class TestPreparePairBatch(unittest.TestCase):
@@ -50,6 +58,32 @@ class TestCheckpoints(unittest.TestCase):
             self.assertEqual(resume_checkpoint(d), latest_checkpoint(d))
             with self.assertRaisesRegex(FileExistsError, "new --output_dir"):
                 resume_checkpoint(d, resume=False)
+
+
+class TestOutputsAndFiles(unittest.TestCase):
+    def test_new_output_dir_never_reuses_a_full_folder(self):
+        with tempfile.TemporaryDirectory() as d:
+            base = os.path.join(d, "out")
+            self.assertEqual(new_output_dir(base), base)  # created
+            self.assertEqual(new_output_dir(base), base)  # still empty: reused
+            open(os.path.join(base, "result.nii.gz"), "w").close()
+            self.assertEqual(new_output_dir(base), base + "_2")
+            open(os.path.join(base + "_2", "x"), "w").close()
+            self.assertEqual(new_output_dir(base), base + "_3")
+            self.assertTrue(os.path.isdir(base + "_3"))
+
+    def test_require_file_and_label_names(self):
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaisesRegex(FileNotFoundError, r"the model '.*m.pt' does not exist\. train first"):
+                require_file(os.path.join(d, "m.pt"), "the model", "train first")
+            open(os.path.join(d, "m.pt"), "w").close()
+            with self.assertRaisesRegex(FileNotFoundError, "is empty"):
+                require_file(os.path.join(d, "m.pt"), "the model")
+            path = os.path.join(d, "datalist.json")
+            with open(path, "w") as f:
+                f.write('{"labels": {"0": "background", "1": "grey matter"}, "test": []}')
+            self.assertEqual(label_names(path, 3), ["grey_matter", "label2"])
+            self.assertIsNone(label_names(os.path.join(d, "missing.json"), 3))
 
 
 if __name__ == "__main__":

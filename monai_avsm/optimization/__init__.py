@@ -1,0 +1,32 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+r"""Per-pair optimisation (method spec §8): the affine-opt and vSVF-opt baselines of the paper's Table 1, and the
+test-time refinement of an ``AVSMNet`` output.
+
+- :func:`affine_opt`: :math:`\theta = [A | b]` per pair, coarse to fine, mk-LNCC, Adam;
+- :func:`vsvf_opt`: the vSVF momentum per pair, coarse to fine, L-BFGS, the network's smoother and integrator;
+- :func:`refine`: one more vSVF step optimised from the network's final map, never worse than the network.
+
+Typical use::
+
+    from monai_avsm.optimization import affine_opt, vsvf_opt
+
+    aff = affine_opt(moving, fixed)
+    out = vsvf_opt(moving, fixed, initial_map=aff["map"])
+"""
+
+from __future__ import annotations
+
+from .affine import affine_opt
+from .refinement import refine
+from .vsvf import vsvf_opt
+
+__all__ = ["affine_opt", "vsvf_opt", "refine"]

@@ -1,0 +1,307 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+r"""Parts shared by the per-pair optimisation baselines (method spec §8): input checks, the image pyramid, the
+similarity per scale, the vSVF step in displacement-increment form, best-iterate tracking, early stopping, progress
+reporting and seeding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from monai.networks.layers import gaussian_1d, separable_filtering
+
+from monai_avsm.functional.maps import resample_map, warp_image
+from monai_avsm.losses.mk_lncc import MKLNCCLoss
+from monai_avsm.utils.validation import check_finite, check_same_spatial_shape, check_spatial_tensor, ensure_spacing
+
+try:  # optional: a progress bar when tqdm is installed, log lines otherwise
+    from tqdm.auto import tqdm as _tqdm
+except ImportError:  # pragma: no cover - depends on the environment
+    _tqdm = None
+
+__all__ = [
+    "Similarity",
+    "check_pair",
+    "check_schedule",
+    "per_scale",
+    "spacing_for",
+    "scale_shape",
+    "scaled_spacing",
+    "downsample_image",
+    "default_similarity",
+    "per_sample_similarity",
+    "momentum_shape",
+    "vsvf_increment_step",
+    "BestIterate",
+    "EarlyStopping",
+    "Progress",
+    "seeded",
+]
+
+logger = logging.getLogger("monai_avsm.optimization")
+
+#: a two-argument image loss ``(pred, target) -> scalar or (B,)``, e.g. :class:`~monai_avsm.losses.MKLNCCLoss`
+Similarity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+#: smallest size of an axis at a coarse scale (the paper's LNCC rule and the half-resolution momentum need >= 4)
+MIN_SCALE_SIZE = 4
+
+
+def check_pair(moving: torch.Tensor, fixed: torch.Tensor, caller: str) -> int:
+    """Check a (moving, fixed) pair: ``(B, C, *S)`` floating tensors, same shape, finite. Return the spatial dims."""
+    ndim = check_spatial_tensor(moving, "moving", caller)
+    if check_spatial_tensor(fixed, "fixed", caller, channels=moving.shape[1]) != ndim:
+        raise ValueError(
+            f"{caller}: 'moving' {tuple(moving.shape)} and 'fixed' {tuple(fixed.shape)} must have the same number of "
+            f"spatial dims."
+        )
+    check_same_spatial_shape(moving, fixed, ("moving", "fixed"), caller)
+    if moving.shape[0] != fixed.shape[0]:
+        raise ValueError(f"{caller}: 'moving' and 'fixed' batch sizes differ: {moving.shape[0]} and {fixed.shape[0]}.")
+    if min(moving.shape[2:]) < MIN_SCALE_SIZE:
+        raise ValueError(
+            f"{caller}: every spatial size must be >= {MIN_SCALE_SIZE}, got 'moving' shape {tuple(moving.shape)}."
+        )
+    check_finite(moving, "moving", caller)
+    check_finite(fixed, "fixed", caller)
+    return ndim
+
+
+def check_schedule(
+    scales: Sequence[float], iterations: Sequence[int] | int, caller: str
+) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """Check the multi-scale schedule: scales in ``(0, 1]``, non-decreasing (coarse to fine), one iteration count
+    (an int ``>= 0``) per scale; an int ``iterations`` applies to every scale."""
+    try:
+        sc = tuple(float(s) for s in scales)
+    except TypeError as err:
+        raise TypeError(f"{caller}: 'scales' must be a sequence of numbers, got {scales!r}.") from err
+    if len(sc) == 0 or any(not (0 < s <= 1) or not math.isfinite(s) for s in sc):
+        raise ValueError(f"{caller}: 'scales' must be a non-empty sequence of numbers in (0, 1], got {sc}.")
+    if any(a > b for a, b in zip(sc, sc[1:])):
+        raise ValueError(f"{caller}: 'scales' must run coarse to fine (non-decreasing), got {sc}.")
+    its = (iterations,) * len(sc) if isinstance(iterations, int) else tuple(iterations)
+    if len(its) != len(sc):
+        raise ValueError(f"{caller}: 'iterations' needs one entry per scale ({len(sc)} scales {sc}), got {tuple(its)}.")
+    if any(isinstance(n, bool) or int(n) != n or n < 0 for n in its):
+        raise ValueError(f"{caller}: 'iterations' must be integers >= 0, got {tuple(its)}.")
+    return sc, tuple(int(n) for n in its)
+
+
+def per_scale(value: float | Sequence[float], n: int, name: str, caller: str) -> tuple[float, ...]:
+    """A number for every scale: a single number is repeated, a sequence must have ``n`` entries, all > 0."""
+    values = (float(value),) * n if isinstance(value, (int, float)) else tuple(float(v) for v in value)
+    if len(values) != n or any(not (v > 0) or not math.isfinite(v) for v in values):
+        raise ValueError(f"{caller}: '{name}' must be a positive number or {n} positive numbers, got {value!r}.")
+    return values
+
+
+def scale_shape(spatial_shape: Sequence[int], scale: float) -> tuple[int, ...]:
+    """The grid of a pyramid level: ``round(N * scale)`` per axis, at least :data:`MIN_SCALE_SIZE` (and at most N)."""
+    return tuple(min(int(n), max(MIN_SCALE_SIZE, int(round(n * scale)))) for n in spatial_shape)
+
+
+def scaled_spacing(spacing: Sequence[float], full_shape: Sequence[int], shape: Sequence[int]) -> tuple[float, ...]:
+    """Voxel spacing of a grid of ``shape`` spanning the same domain as ``full_shape``: ``s (N - 1) / (n - 1)``."""
+    return tuple(s * (n - 1) / (k - 1) for s, n, k in zip(spacing, full_shape, shape))
+
+
+def downsample_image(image: torch.Tensor, spatial_shape: Sequence[int]) -> torch.Tensor:
+    r"""Sample ``image`` ``(B, C, *S)`` on a coarser grid spanning the same domain, with anti-aliasing.
+
+    A Gaussian of standard deviation :math:`\sigma_a = (f_a - 1) / 2` voxels (:math:`f_a = (N_a - 1) / (n_a - 1)`,
+    replicate padding) then linear interpolation at the coarse grid's points with ``align_corners=True``, so that
+    coarse voxel ``i`` sits at ``2 i / (n - 1) - 1`` exactly as the maps assume. (``F.interpolate(mode="area")``
+    averages cells centred half a coarse voxel off that grid, which biases the translation found at coarse scales.)
+    """
+    shape = tuple(int(n) for n in spatial_shape)
+    full = tuple(image.shape[2:])
+    if shape == full:
+        return image
+    ndim = len(shape)
+    factors = [(n - 1) / (k - 1) for n, k in zip(full, shape)]
+    if any(f > 1 for f in factors):
+        dtype = torch.promote_types(image.dtype, torch.float32)
+        kernels = [
+            gaussian_1d(torch.tensor(max((f - 1) / 2, 1e-3)), truncated=3.0, approx="sampled", normalize=True).to(
+                dtype=dtype, device=image.device
+            )
+            for f in factors
+        ]
+        image = separable_filtering(image.to(dtype), kernels, mode="replicate").to(image.dtype)
+    mode = "bilinear" if ndim == 2 else "trilinear"
+    return F.interpolate(image, size=shape, mode=mode, align_corners=True)
+
+
+def default_similarity(spatial_dims: int, spatial_shape: Sequence[int], full_scale: bool) -> MKLNCCLoss:
+    r"""mk-LNCC for one pyramid level (method spec §4 and §8), per-sample values (``reduction="none"``).
+
+    - full scale: the paper's kernel rule for the image size (:func:`~monai_avsm.functional.default_lncc_settings`:
+      windows :math:`S/4, S/2` weighted 0.3/0.7 for :math:`64 \le S < 128`, and so on);
+    - coarse scales (spec §8, "single kernel :math:`S_k/2`"): one cubic window of half the smallest size :math:`S_k`
+      of that level, weight 1, stride :math:`\max(\lfloor (k+1)/4 \rfloor, 1)`, dilation 1. For :math:`S_k < 64`
+      this is what the paper's rule gives anyway.
+    """
+    if full_scale:
+        return MKLNCCLoss(spatial_dims, reduction="none")
+    k = max(2, min(int(n) for n in spatial_shape) // 2)
+    return MKLNCCLoss(
+        spatial_dims, kernel_sizes=[k], kernel_weights=[1.0], strides=[max((k + 1) // 4, 1)], dilations=[1],
+        reduction="none",
+    )  # fmt: skip
+
+
+def per_sample_similarity(similarity: Similarity, pred: torch.Tensor, target: torch.Tensor, caller: str):
+    """Evaluate ``similarity`` and return per-sample values ``(B,)``; a scalar (batch-reduced) loss is broadcast."""
+    value = similarity(pred, target)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{caller}: 'similarity' must return a torch.Tensor, got {type(value).__name__}.")
+    batch = pred.shape[0]
+    if value.ndim == 0:
+        return value.expand(batch)
+    if value.ndim >= 1 and value.shape[0] == batch:
+        return value.reshape(batch, -1).mean(dim=1)
+    raise ValueError(
+        f"{caller}: 'similarity' must return a scalar or values with the batch first, got shape {tuple(value.shape)}."
+    )
+
+
+def momentum_shape(spatial_shape: Sequence[int]) -> tuple[int, ...]:
+    """The momentum grid for images of ``spatial_shape``: half resolution, ``ceil(N / 2)`` (as ``MomentumUNet``)."""
+    return tuple(max(2, math.ceil(int(n) / 2)) for n in spatial_shape)
+
+
+def vsvf_increment_step(
+    warp, momentum: torch.Tensor, initial_map: torch.Tensor, source: torch.Tensor, spacing: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[float, ...]]:
+    r"""One vSVF step with the smoother and integrator of a :class:`~monai_avsm.networks.blocks.VSVFWarp`, assembled
+    as a displacement increment on the full-resolution initial map:
+
+    .. math::
+        v = K \star m, \quad \Phi_{low}(1) = \mathrm{RK4}(\Phi_{0,low}, v), \quad
+        \Phi = \Phi_0 + \mathrm{up}\big(\Phi_{low}(1) - \Phi_{0,low}\big), \quad I_{warped} = I_0 \circ \Phi
+
+    with :math:`\Phi_{0,low} = \mathrm{down}(\Phi_0)` on the momentum grid. ``VSVFWarp`` returns
+    :math:`\mathrm{up}(\Phi_{low}(1))`, which differs by the interpolation error of :math:`\Phi_0`
+    (:math:`\Phi_0 - \mathrm{up}(\mathrm{down}(\Phi_0))`, zero for affine maps up to rounding); the increment form keeps
+    every detail of :math:`\Phi_0` and gives :math:`\Phi = \Phi_0` **exactly** for :math:`m = 0`, so an optimisation
+    that starts at zero momentum starts exactly at its initial map.
+
+    Returns:
+        ``(velocity, map, warped, low_spacing)``.
+    """
+    full_shape = tuple(initial_map.shape[2:])
+    low_shape = tuple(momentum.shape[2:])
+    low_spacing = scaled_spacing(spacing, full_shape, low_shape)
+    velocity = warp.smoother(momentum, low_spacing)
+    phi0_low = resample_map(initial_map, low_shape)
+    map_low = warp.integrator(phi0_low, velocity)
+    phi = initial_map + resample_map(map_low - phi0_low, full_shape)
+    warped = warp_image(source.to(phi.dtype), phi, mode="bilinear", padding_mode="zeros")
+    return velocity, phi, warped, low_spacing
+
+
+class BestIterate:
+    """Keep, per batch item, the state with the lowest objective seen (non-finite values never win).
+
+    The batch items are independent problems (the objective is a sum of per-item terms), so the best item-wise
+    state is a valid state. ``update(values (B,), state)``: every tensor of ``state`` has the batch first.
+    """
+
+    def __init__(self) -> None:
+        self.values: torch.Tensor | None = None
+        self.state: dict[str, torch.Tensor] = {}
+
+    def update(self, values: torch.Tensor, state: dict[str, torch.Tensor]) -> None:
+        values = values.detach()
+        values = torch.where(torch.isfinite(values), values, torch.full_like(values, math.inf))
+        if self.values is None:
+            self.values = values.clone()
+            self.state = {k: v.detach().clone() for k, v in state.items()}
+            return
+        better = values < self.values
+        if not bool(better.any()):
+            return
+        for k, v in state.items():
+            mask = better.reshape(-1, *([1] * (v.ndim - 1)))
+            self.state[k] = torch.where(mask, v.detach(), self.state[k])
+        self.values = torch.where(better, values, self.values)
+
+
+class EarlyStopping:
+    r"""Stop when :math:`|L_{k-1} - L_k| \le \mathrm{tol} \cdot |L_{k-1}|` for ``patience`` consecutive iterations
+    (``patience=0`` or ``tolerance=0`` with changing losses never stop)."""
+
+    def __init__(self, tolerance: float, patience: int, caller: str) -> None:
+        if not tolerance >= 0 or not math.isfinite(tolerance):
+            raise ValueError(f"{caller}: 'tolerance' must be a finite number >= 0, got {tolerance}.")
+        if isinstance(patience, bool) or int(patience) != patience or patience < 0:
+            raise ValueError(f"{caller}: 'patience' must be an integer >= 0, got {patience}.")
+        self.tolerance, self.patience = float(tolerance), int(patience)
+        self.reset()
+
+    def reset(self) -> None:
+        self.previous: float | None = None
+        self.count = 0
+
+    def __call__(self, loss: float) -> bool:
+        if self.previous is not None and abs(self.previous - loss) <= self.tolerance * max(abs(self.previous), 1e-12):
+            self.count += 1
+        else:
+            self.count = 0
+        self.previous = loss
+        return self.patience > 0 and self.count >= self.patience
+
+
+class Progress:
+    """A ``tqdm`` bar when tqdm is importable, else an info log line about every tenth iteration; silent when
+    ``enabled`` is ``False``."""
+
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self.total, self.desc, self.enabled = int(total), desc, bool(enabled)
+        self.bar = _tqdm(total=self.total, desc=desc, leave=False) if (self.enabled and _tqdm is not None) else None
+        self.every = max(1, self.total // 10)
+
+    def update(self, iteration: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.6g}")
+        elif self.enabled and (iteration + 1) % self.every == 0:
+            logger.info("%s: iteration %d/%d, loss %.6g", self.desc, iteration + 1, self.total, loss)
+
+    def close(self, iterations: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.enabled:
+            logger.info("%s: %d iterations, loss %.6g", self.desc, iterations, loss)
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Seed torch's generators inside the block (``None``: no change) without touching the caller's RNG state."""
+    if seed is None:
+        yield
+        return
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def spacing_for(spacing, ndim: int, caller: str) -> tuple[float, ...]:
+    """:func:`~monai_avsm.utils.validation.ensure_spacing` (``None`` -> 1 per axis)."""
+    return ensure_spacing(spacing, ndim, caller)
