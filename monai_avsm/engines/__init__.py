@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from .inferers import RefineInferer
 from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name
 from .utils import (
     PreparePairBatch,
@@ -24,6 +25,7 @@ from .utils import (
 )
 
 __all__ = [
+    "RefineInferer",
     "PreparePairBatch",
     "batch_spacing",
     "latest_checkpoint",

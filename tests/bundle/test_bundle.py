@@ -245,6 +245,17 @@ class TestBundle(unittest.TestCase):
         for key in ("folds", "folds_mean_abs_det", "symmetry_log_mse", "seconds"):
             self.assertIn(key, summary)
         self.assertEqual(summary["device"], "cpu")
+        # --refine_iterations: test-time refinement after the network (monai_avsm.optimization.refine)
+        wf = _workflow(
+            [INFER, EVAL], "infer", bundle_root=str(BUNDLE), dataset_dir=self.data, model_path=self.model,
+            output_root=root, refine_iterations=2,
+        )  # fmt: skip
+        wf.initialize()
+        self.assertEqual(type(wf.parser.get_parsed_content("inferer")).__name__, "RefineInferer")
+        wf.run()
+        refined = json.load(open(os.path.join(root + "_2", "summary.json")))
+        self.assertEqual(refined["pairs"], 2)
+        self.assertEqual(refined["folds"]["max"], 0)
 
     # ---------------------------------------------------------------------------------------------- MONAI verbs
     def test_monai_verbs(self):
