@@ -128,6 +128,7 @@ class EpochScheduleHandler:
             raise AttributeError(f"EpochScheduleHandler: {type(obj).__name__} has no attribute {last!r} to schedule.")
         self.target, self.attribute, self.table = target, attribute, table
         self._owner, self._name = obj, last
+        self._logged = False  # the first value applied is always logged (the run's starting setting)
         self.logger = logging.getLogger(name or __name__)
 
     def attach(self, engine: Engine) -> None:
@@ -146,7 +147,8 @@ class EpochScheduleHandler:
         if value is None:
             return
         old = getattr(self._owner, self._name)
-        if old is not value[0]:
+        if old is not value[0] or not self._logged:
             setattr(self._owner, self._name, value[0])
             shown = type(value[0]).__name__ if hasattr(value[0], "forward") else repr(value[0])
             self.logger.info(f"epoch {engine.state.epoch}: {self.attribute} = {shown}")
+            self._logged = True

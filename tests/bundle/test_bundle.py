@@ -17,6 +17,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import torch
+from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 
 from monai_avsm.data.sample import build_sample_dataset, missing_packages
@@ -93,7 +94,7 @@ class TestBundle(unittest.TestCase):
         wf = _train(self.data, out, vsvf_epochs=2)
         trainer = wf.parser.get_parsed_content("train#trainer")
         first = []
-        trainer.add_event_handler("epoch_started", lambda e: first.append(e.state.epoch) if not first else None)
+        trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: first.append(e.state.epoch) if not first else None)
         wf.run()
         self.assertEqual(first, [3])  # epochs 1-2 were not trained again
         self.assertEqual(trainer.state.iteration, 6)
@@ -134,12 +135,12 @@ class TestBundle(unittest.TestCase):
             vsvf_epochs=0,
             ncc_warmup_epochs=0,
             iterations_per_epoch=1,
-            similarity="$monai_avsm.losses.MKLNCCLoss(3, kernel_sizes=[5, 9], weights=[0.5, 0.5])",
+            similarity="$monai_avsm.losses.MKLNCCLoss(3, kernel_sizes=[5, 9], kernel_weights=[0.5, 0.5])",
         )
         wf.run()
         loss = wf.parser.get_parsed_content("loss")
         self.assertEqual(type(loss.similarity).__name__, "MKLNCCLoss")
-        self.assertEqual(list(loss.similarity.kernel_sizes), [5, 9])
+        self.assertEqual(loss.similarity.settings.kernel_sizes, ((5, 5, 5), (9, 9, 9)))
         # MONAI's GlobalMutualInformationLoss (multi-modal pairs), through the real command line
         out = os.path.join(self.tmp, "gmi")
         cmd = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", TRAIN, "--dataset_dir",
