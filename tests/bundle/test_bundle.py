@@ -111,6 +111,22 @@ class TestBundle(unittest.TestCase):
         self.assertIsInstance(_cause(ctx.exception), FileExistsError)
         self.assertIn("new --output_dir", str(_cause(ctx.exception)))
 
+    def test_optional_early_stop(self):
+        from monai.handlers import EarlyStopHandler
+
+        off = _train(self.data, os.path.join(self.tmp, "es0"))
+        self.assertFalse(
+            any(isinstance(h, EarlyStopHandler) for h in off.parser.get_parsed_content("validate#handlers"))
+        )
+        wf = _train(
+            self.data, os.path.join(self.tmp, "es"), early_stop_patience=1, vsvf_epochs=0, iterations_per_epoch=1
+        )
+        wf.run()
+        stops = [h for h in wf.parser.get_parsed_content("validate#handlers") if isinstance(h, EarlyStopHandler)]
+        self.assertEqual(len(stops), 1)
+        self.assertIs(stops[0]._handler.trainer, wf.parser.get_parsed_content("train#trainer"))  # set in "run"
+        self.assertEqual(stops[0].patience, 1)
+
     def test_nan_loss_stops_and_keeps_last_good_checkpoint(self):
         out = os.path.join(self.tmp, "nan")
         wf = _train(self.data, out, ncc_warmup_epochs=1)
