@@ -20,6 +20,7 @@ from .utils import (
     label_names,
     latest_checkpoint,
     new_output_dir,
+    pair_items,
     require_file,
     resume_checkpoint,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "new_output_dir",
     "require_file",
     "label_names",
+    "pair_items",
     "NativeResampler",
     "PairGeometry",
     "load_native",

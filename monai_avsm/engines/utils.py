@@ -192,3 +192,38 @@ def label_names(datalist: str | os.PathLike | None, num_classes: int) -> list[st
         return None
     names = [str(labels.get(str(i), f"label{i}")).replace(" ", "_") for i in range(1, int(num_classes))]
     return names
+
+
+def pair_items(
+    datalist: str | os.PathLike | None,
+    section: str = "test",
+    moving: str | None = None,
+    fixed: str | None = None,
+    moving_label: str | None = None,
+    fixed_label: str | None = None,
+) -> list[dict]:
+    """The pairs an inference or evaluation run registers: one pair given on the command line (``--moving PATH
+    --fixed PATH [--moving_label PATH] [--fixed_label PATH]``), else ``section`` of the datalist.
+
+    Raises:
+        ValueError: only one of ``moving``/``fixed``, or labels without the pair.
+        FileNotFoundError: a given file does not exist (named), or the datalist is missing.
+    """
+    given = {"moving": moving, "fixed": fixed, "moving_label": moving_label, "fixed_label": fixed_label}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        from monai_avsm.data.datalist import load_pair_datalist
+
+        if datalist is None:
+            raise ValueError("pair_items: give a datalist, or one pair with --moving PATH --fixed PATH.")
+        return load_pair_datalist(datalist, section=section)
+    if moving is None or fixed is None:
+        missing = "--fixed" if moving is not None else "--moving"
+        raise ValueError(
+            f"pair_items: one pair needs both --moving and --fixed; {missing} is missing (given: "
+            f"{', '.join('--' + k for k in given)})."
+        )
+    for key, path in given.items():
+        if not os.path.exists(str(path)):
+            raise FileNotFoundError(f"pair_items: --{key} file {str(path)!r} does not exist.")
+    return [{k: str(v) for k, v in given.items()}]

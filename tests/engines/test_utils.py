@@ -15,6 +15,7 @@ from monai_avsm.engines import (
     label_names,
     latest_checkpoint,
     new_output_dir,
+    pair_items,
     require_file,
     resume_checkpoint,
 )
@@ -84,6 +85,26 @@ class TestOutputsAndFiles(unittest.TestCase):
                 f.write('{"labels": {"0": "background", "1": "grey matter"}, "test": []}')
             self.assertEqual(label_names(path, 3), ["grey_matter", "label2"])
             self.assertIsNone(label_names(os.path.join(d, "missing.json"), 3))
+
+
+class TestPairItems(unittest.TestCase):
+    def test_one_pair_or_datalist(self):
+        with tempfile.TemporaryDirectory() as d:
+            a, b = os.path.join(d, "a.nii.gz"), os.path.join(d, "b.nii.gz")
+            for f in (a, b):
+                open(f, "w").close()
+            self.assertEqual(pair_items(None, moving=a, fixed=b), [{"moving": a, "fixed": b}])
+            with self.assertRaisesRegex(ValueError, "--fixed is missing"):
+                pair_items(None, moving=a)
+            with self.assertRaisesRegex(ValueError, "--moving is missing .*--fixed, --fixed_label"):
+                pair_items(None, fixed=b, fixed_label=a)
+            with self.assertRaisesRegex(FileNotFoundError, "--moving_label file .*nope.nii.gz"):
+                pair_items(None, moving=a, fixed=b, moving_label=os.path.join(d, "nope.nii.gz"))
+            with open(os.path.join(d, "datalist.json"), "w") as f:
+                f.write('{"test": [{"moving": "a.nii.gz", "fixed": "b.nii.gz"}]}')
+            self.assertEqual(pair_items(os.path.join(d, "datalist.json"))[0]["fixed"], b)
+            with self.assertRaisesRegex(ValueError, "no section 'validation'"):
+                pair_items(os.path.join(d, "datalist.json"), section="validation")
 
 
 if __name__ == "__main__":
