@@ -29,6 +29,12 @@ axis at a time, along the sub-lattice of step :math:`d`), and after each axis on
 kept, so later axes work on less data. The five statistics use float32 for float16/bfloat16 inputs (float64 for
 float64), autocast is disabled, and each image is first shifted by its global mean (per sample and channel), which
 leaves NCC unchanged and limits the cancellation in :math:`v_I`.
+
+Masks (a project extension, not in the paper): :func:`mk_lncc` takes an optional binary fixed-image mask :math:`m`.
+As :math:`m` is binary, the masked window moments are the window sums of :math:`x m, y m, (x m)^2, (y m)^2, (x m)(y m)`
+(:math:`x, y` centred on the mask) with the constant :math:`n` replaced by the per-window count
+:math:`n_o = \sum_{j \in o} m_j`; a window counts when :math:`n_o \ge f \prod_a k_a` (``mask_fraction``
+:math:`f`), and each kernel's mean runs over the counting windows only.
 """
 
 from __future__ import annotations
@@ -405,22 +411,27 @@ def _stats_dtype(*tensors: torch.Tensor) -> torch.dtype:
 class _WindowMoments(torch.autograd.Function):
     """Window sums of ``I, T, I², T², IT`` (``I``, ``T`` shifted by their global means) for several windows.
 
-    Returns one ``(5, B, C, *W_k)`` tensor per window setting. The first (outermost) spatial axis is summed one
-    quantity at a time in a reused image-sized buffer, the remaining axes on the five stacked, already reduced sums.
-    Memory: three image-sized buffers in the forward pass (nothing image-sized is kept for the backward pass but
-    references to the inputs), about five in the backward pass. First derivatives only.
+    ``center=False`` skips the shift (the masked path passes images already centred on the mask and exactly 0 outside
+    it, which must stay 0). Returns one ``(5, B, C, *W_k)`` tensor per window setting. The first (outermost) spatial
+    axis is summed one quantity at a time in a reused image-sized buffer, the remaining axes on the five stacked,
+    already reduced sums. Memory: three image-sized buffers in the forward pass (nothing image-sized is kept for the
+    backward pass but references to the inputs), about five in the backward pass. First derivatives only.
     """
 
     @staticmethod
-    def forward(ctx, pred, target, specs, dtype):
+    def forward(ctx, pred, target, specs, dtype, center=True):
         ndim = pred.ndim - 2
         sdims = tuple(range(2, 2 + ndim))
         first = -ndim  # the outermost spatial axis
-        ctx.specs, ctx.dtype, ctx.spatial_shape = specs, dtype, tuple(pred.shape[2:])
+        ctx.specs, ctx.dtype, ctx.spatial_shape, ctx.center = specs, dtype, tuple(pred.shape[2:]), center
         ctx.set_materialize_grads(False)
         with torch.autocast(device_type=pred.device.type, enabled=False):
-            mean_p = pred.mean(dim=sdims, keepdim=True, dtype=dtype)
-            mean_t = target.mean(dim=sdims, keepdim=True, dtype=dtype)
+            if center:
+                mean_p = pred.mean(dim=sdims, keepdim=True, dtype=dtype)
+                mean_t = target.mean(dim=sdims, keepdim=True, dtype=dtype)
+            else:
+                mean_p = pred.new_zeros(tuple(pred.shape[:2]) + (1,) * ndim, dtype=dtype)
+                mean_t = target.new_zeros(tuple(target.shape[:2]) + (1,) * ndim, dtype=dtype)
             xc = torch.sub(pred, mean_p).to(dtype)  # sub promotes half precision to `dtype` already
             yc = torch.sub(target, mean_t).to(dtype)
             ctx.save_for_backward(pred, target, mean_p, mean_t)
@@ -466,7 +477,7 @@ class _WindowMoments(torch.autograd.Function):
         sdims = tuple(range(2, 2 + ndim))
         first = -ndim
         if not (need_p or need_t) or all(g is None for g in grads):
-            return None, None, None, None
+            return None, None, None, None, None
         with torch.autocast(device_type=pred.device.type, enabled=False):
             # inner axes first (small tensors), then the first axis, shared by the kernels of equal dilation
             expanded: dict[int, list] = {}
@@ -502,14 +513,23 @@ class _WindowMoments(torch.autograd.Function):
             # the global-mean shift: project out the mean (zero up to rounding, as NCC is shift invariant)
             if need_p:
                 grad_p.addcmul_(yc, a4)
-                grad_p = grad_p.sub_(grad_p.mean(dim=sdims, keepdim=True)).to(pred.dtype)
+                if ctx.center:
+                    grad_p.sub_(grad_p.mean(dim=sdims, keepdim=True))
+                grad_p = grad_p.to(pred.dtype)
             if need_t:
                 grad_t.addcmul_(xc, a4)
-                grad_t = grad_t.sub_(grad_t.mean(dim=sdims, keepdim=True)).to(target.dtype)
-        return grad_p, grad_t, None, None
+                if ctx.center:
+                    grad_t.sub_(grad_t.mean(dim=sdims, keepdim=True))
+                grad_t = grad_t.to(target.dtype)
+        return grad_p, grad_t, None, None, None
 
 
-def _ncc_squared_from_moments(m: torch.Tensor, n: int, smooth_nr: float, smooth_dr: float) -> torch.Tensor:
+def _ncc_squared_from_moments(
+    m: torch.Tensor, n: int | torch.Tensor, smooth_nr: float, smooth_dr: float
+) -> torch.Tensor:
+    """Squared NCC per window from the window sums ``m`` ``(5, B, C, *W)`` and the number of voxels per window: the
+    constant ``prod(k)``, or a per-window count tensor broadcastable to ``(B, C, *W)`` (the masked path, counts >= 1).
+    """
     s_i, s_t, s_ii, s_tt, s_it = m.unbind(0)
     cross = s_it - s_i * s_t / n
     var_i = (s_ii - s_i * s_i / n).clamp_min(0.0)
@@ -532,6 +552,55 @@ def _check_pair(pred: torch.Tensor, target: torch.Tensor, caller: str) -> None:
         )
 
 
+def _check_mask_fraction(mask_fraction: float, caller: str) -> float:
+    """``mask_fraction`` as a float in ``(0, 1]``."""
+    if isinstance(mask_fraction, bool) or not isinstance(mask_fraction, (int, float)):
+        raise TypeError(f"{caller}: 'mask_fraction' must be a number in (0, 1], got {mask_fraction!r}.")
+    value = float(mask_fraction)
+    if not (0.0 < value <= 1.0):  # also refuses NaN
+        raise ValueError(f"{caller}: 'mask_fraction' must be in (0, 1], got {mask_fraction!r}.")
+    return value
+
+
+def _check_mask(mask: torch.Tensor, target: torch.Tensor, caller: str, name: str = "mask") -> torch.Tensor:
+    """Check a binary mask on the grid of ``target`` ``(B, C, *S)`` and return it as a bool tensor on its device.
+
+    The mask must have shape ``(B, 1, *S)`` or ``(1, 1, *S)``, be bool, integer or floating with values 0 and 1 only
+    (no NaN), and select at least one voxel of every sample. It is detached (no gradient flows to a mask).
+    """
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"{caller}: '{name}' must be a torch.Tensor or None, got {type(mask).__name__}.")
+    batch, spatial = target.shape[0], tuple(target.shape[2:])
+    if mask.ndim != target.ndim or mask.shape[1] != 1 or mask.shape[0] not in (1, batch) or mask.shape[2:] != spatial:
+        grid = ", ".join(str(n) for n in spatial)
+        raise ValueError(
+            f"{caller}: '{name}' must have shape ({batch}, 1, {grid}) or (1, 1, {grid}) (one channel on the grid of "
+            f"the fixed image, broadcast over the channels), got shape {tuple(mask.shape)}."
+        )
+    if mask.is_complex():
+        raise TypeError(f"{caller}: '{name}' must be a bool, integer or real floating tensor, got dtype {mask.dtype}.")
+    m = mask.detach()
+    if m.dtype != torch.bool:
+        if m.is_floating_point():
+            n_nan = int(torch.isnan(m).sum())
+            if n_nan:
+                raise ValueError(f"{caller}: '{name}' contains {n_nan} NaN values; it must be binary (0 or 1).")
+        binary = (m == 0) | (m == 1)
+        if not bool(binary.all()):
+            bad = torch.unique(m[~binary])[:5].tolist()
+            raise ValueError(
+                f"{caller}: '{name}' must be binary (values 0 and 1 only, or bool), got other values, e.g. {bad}."
+            )
+        m = m != 0
+    m = m.to(target.device)
+    counts = m.flatten(1).sum(dim=1)
+    if not bool((counts > 0).all()):
+        empty = torch.nonzero(counts == 0).flatten().tolist()
+        which = "" if m.shape[0] == 1 else f" for sample(s) {empty}"
+        raise ValueError(f"{caller}: '{name}' is all zero{which}: the mask selects no voxel.")
+    return m
+
+
 def _windows_ncc_squared(pred, target, settings: LNCCSettings, smooth_nr: float, smooth_dr: float) -> list:
     dtype = _stats_dtype(pred, target)
     specs = tuple(zip(settings.kernel_sizes, settings.strides, settings.dilations))
@@ -541,6 +610,52 @@ def _windows_ncc_squared(pred, target, settings: LNCCSettings, smooth_nr: float,
             _ncc_squared_from_moments(m, math.prod(k), float(smooth_nr), float(smooth_dr))
             for m, k in zip(moments, settings.kernel_sizes)
         ]
+
+
+def _masked_windows_ncc_squared(
+    pred, target, mask: torch.Tensor, settings: LNCCSettings, smooth_nr, smooth_dr, mask_fraction: float, caller: str
+) -> list:
+    r"""Per kernel ``(ncc2, counting)``: the squared NCC over the masked voxels of every window ``(B, C, *W)`` and the
+    counting windows :math:`n_o \ge f \prod k` as a 0/1 weight ``(B or 1, 1, *W)``. ``mask`` is the bool output of
+    :func:`_check_mask`.
+
+    The images are centred on the mask (per sample and channel) and set to exactly 0 outside it, so the window sums of
+    :class:`_WindowMoments` (without its own shift) are the sums over the masked voxels of each window; the window
+    counts :math:`n_o` are the box sums of the mask, exact integers (float64).
+    """
+    dtype = _stats_dtype(pred, target)
+    ndim = pred.ndim - 2
+    sdims = tuple(range(2, 2 + ndim))
+    specs = tuple(zip(settings.kernel_sizes, settings.strides, settings.dilations))
+    with torch.autocast(device_type=pred.device.type, enabled=False):
+        zero = torch.zeros((), dtype=dtype, device=pred.device)
+        total = mask.sum(dim=sdims, keepdim=True, dtype=dtype)  # (B|1, 1, 1...), >= 1
+        centred = []
+        for image in (pred, target):
+            x = image.to(dtype)
+            mean = torch.where(mask, x, zero).sum(dim=sdims, keepdim=True) / total
+            centred.append(torch.where(mask, x - mean, zero))  # values outside the mask never enter (even NaN)
+        moments = _WindowMoments.apply(centred[0], centred[1], specs, dtype, False)
+        del centred
+        mask64 = mask.to(torch.float64)
+        out = []
+        for (k, s, d), m in zip(specs, moments):
+            size = math.prod(k)
+            counts = _box_sums_raw(mask64, k, s, d).round_()  # voxels of the mask in each window, (B|1, 1, *W)
+            need = max(math.ceil(mask_fraction * size - 1e-9), 1)
+            counting = counts >= need
+            per_sample = counting.flatten(1).sum(dim=1)
+            if not bool((per_sample > 0).all()):
+                b = int(torch.nonzero(per_sample == 0).flatten()[0])
+                voxels = int(mask[b].sum())
+                raise ValueError(
+                    f"{caller}: kernel {k} (stride {s}, dilation {d}) has no window with at least {need} of its {size} "
+                    f"voxels in the 'mask' ('mask_fraction' {mask_fraction:g}) for sample {b}, whose mask has {voxels} "
+                    f"voxels; lower 'mask_fraction' or use smaller 'kernel_sizes'."
+                )
+            ncc2 = _ncc_squared_from_moments(m, counts.clamp_min(1.0).to(dtype), float(smooth_nr), float(smooth_dr))
+            out.append((ncc2, counting.to(dtype)))
+        return out
 
 
 def lncc_squared(
@@ -585,6 +700,8 @@ def mk_lncc(
     dilations: IntOrTuple | Sequence[IntOrTuple] | None = None,
     smooth_nr: float = 0.0,
     smooth_dr: float = 1e-5,
+    mask: torch.Tensor | None = None,
+    mask_fraction: float = 0.5,
 ) -> torch.Tensor:
     r"""Multi-kernel LNCC loss per sample (paper eq. 2-3, squared NCC as in the authors' code).
 
@@ -592,6 +709,20 @@ def mk_lncc(
 
     over the :math:`N_k` valid windows of kernel :math:`k` and the :math:`C` channels. 0 for identical images (up to
     :math:`\epsilon_{dr}`), at most 1 for ``smooth_nr = 0``.
+
+    **Mask** (a project extension, not in the paper). With a binary fixed-image mask :math:`m`, every window statistic
+    is taken over the masked voxels of the window only: the sums :math:`\sum I, \sum T, \sum I^2, \sum T^2,
+    \sum IT` run over :math:`\{j : m_j = 1\}` and the constant :math:`n = \prod_a k_a` becomes the window's count
+    :math:`n_o = \sum_{j \in o} m_j`. Only the windows with enough masked voxels count:
+
+    .. math::
+        O_k(m) = \{o : n_o \ge f \textstyle\prod_a k_a\}, \qquad
+        L = \sum_k w_k \Big(1 - \frac{1}{C |O_k(m)|} \sum_{c} \sum_{o \in O_k(m)} \mathrm{ncc}^2_{k,c,o}\Big)
+
+    with :math:`f` = ``mask_fraction``. Values of ``pred`` and ``target`` outside the mask never enter any statistic
+    (nor receive a gradient). With :math:`f = 1` exactly the windows lying entirely inside the mask count; for a box
+    mask whose corner is a multiple of every stride, :math:`L` is then the loss of the images cropped to the box (same
+    explicit windows). An all-ones mask gives the unmasked loss.
 
     Args:
         pred: ``(B, C, *S)`` image :math:`I`.
@@ -602,16 +733,28 @@ def mk_lncc(
         kernel_weights, strides, dilations: see :func:`parse_lncc_settings`.
         smooth_nr: added to the squared cross term of each window.
         smooth_dr: added to the product of the window variances (as sums), 1e-5 as in the authors' code.
+        mask: ``None`` (every voxel) or a binary mask on the grid of ``target`` (the fixed image), shape
+            ``(B, 1, *S)`` or ``(1, 1, *S)`` (broadcast over the batch), broadcast over the channels; bool, integer or
+            floating with values 0 and 1 only. Not differentiated.
+        mask_fraction: :math:`f \in (0, 1]`, the smallest fraction of a window's voxels that must be in the mask for
+            the window to count (default 0.5). Ignored without a mask.
 
     Returns:
         ``(B,)`` in the statistics dtype (float32, or float64 for float64 inputs).
 
     Raises:
-        ValueError: for shapes that differ, invalid settings, or a dilated kernel larger than the image.
+        ValueError: for shapes that differ, invalid settings, or a dilated kernel larger than the image; a mask of the
+            wrong shape, not binary, containing NaN, or selecting no voxel of a sample; a kernel with no counting
+            window for a sample; ``mask_fraction`` outside ``(0, 1]``.
+        TypeError: for non-floating images, a mask that is not a tensor, a non-numeric ``mask_fraction``.
     """
     _check_pair(pred, target, "mk_lncc")
     settings = resolve_lncc_settings(pred.shape[2:], kernel_sizes, kernel_weights, strides, dilations, caller="mk_lncc")
-    return _mk_lncc(pred, target, settings, smooth_nr, smooth_dr)
+    fraction = _check_mask_fraction(mask_fraction, "mk_lncc")
+    if mask is None:
+        return _mk_lncc(pred, target, settings, smooth_nr, smooth_dr)
+    m = _check_mask(mask, target, "mk_lncc")
+    return _mk_lncc(pred, target, settings, smooth_nr, smooth_dr, m, fraction, caller="mk_lncc")
 
 
 def check_rule_options(kernel_weights, strides, dilations, caller: str) -> None:
@@ -638,17 +781,40 @@ def resolve_lncc_settings(spatial_shape, kernel_sizes, kernel_weights, strides, 
     return settings
 
 
-def _mk_lncc(pred, target, settings: LNCCSettings, smooth_nr: float, smooth_dr: float) -> torch.Tensor:
-    maps = _windows_ncc_squared(pred, target, settings, smooth_nr, smooth_dr)
+def _mk_lncc(
+    pred,
+    target,
+    settings: LNCCSettings,
+    smooth_nr: float,
+    smooth_dr: float,
+    mask: torch.Tensor | None = None,
+    mask_fraction: float = 0.5,
+    caller: str = "mk_lncc",
+) -> torch.Tensor:
+    """mk-LNCC per sample for checked inputs and settings; ``mask``: ``None`` or the bool output of
+    :func:`_check_mask` (``mask_fraction`` checked by the caller)."""
     loss = None
-    for w, ncc2 in zip(settings.kernel_weights, maps):
-        term = w * (1.0 - ncc2.flatten(1).mean(dim=1))  # mean over channels and windows
+    if mask is None:
+        maps = _windows_ncc_squared(pred, target, settings, smooth_nr, smooth_dr)
+        for w, ncc2 in zip(settings.kernel_weights, maps):
+            term = w * (1.0 - ncc2.flatten(1).mean(dim=1))  # mean over channels and windows
+            loss = term if loss is None else loss + term
+        return loss
+    channels = pred.shape[1]
+    maps = _masked_windows_ncc_squared(pred, target, mask, settings, smooth_nr, smooth_dr, mask_fraction, caller)
+    for w, (ncc2, counting) in zip(settings.kernel_weights, maps):
+        mean = (ncc2 * counting).flatten(1).sum(dim=1) / (channels * counting.flatten(1).sum(dim=1))
+        term = w * (1.0 - mean)  # mean over channels and counting windows
         loss = term if loss is None else loss + term
     return loss
 
 
 def global_ncc(
-    pred: torch.Tensor, target: torch.Tensor, smooth_nr: float = 0.0, smooth_dr: float = 1e-5
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    smooth_nr: float = 0.0,
+    smooth_dr: float = 1e-5,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Global (not squared) NCC per sample and channel.
 
@@ -662,17 +828,30 @@ def global_ncc(
     Args:
         pred: ``(B, C, *S)``.
         target: ``(B, C, *S)``.
+        mask: ``None`` or a binary mask on the grid of ``target``, ``(B, 1, *S)`` or ``(1, 1, *S)``: every mean runs
+            over the masked voxels only (a project extension; values outside the mask never enter).
 
     Returns:
         ``(B, C)``.
     """
     _check_pair(pred, target, "global_ncc")
     dtype = _stats_dtype(pred, target)
+    m = None if mask is None else _check_mask(mask, target, "global_ncc").flatten(2)
     with torch.autocast(device_type=pred.device.type, enabled=False):
         x = pred.to(dtype).flatten(2)
         y = target.to(dtype).flatten(2)
-        x = x - x.mean(dim=2, keepdim=True)
-        y = y - y.mean(dim=2, keepdim=True)
-        cov = (x * y).mean(dim=2)
-        var = (x * x).mean(dim=2) * (y * y).mean(dim=2)
+        if m is None:
+            x = x - x.mean(dim=2, keepdim=True)
+            y = y - y.mean(dim=2, keepdim=True)
+            cov = (x * y).mean(dim=2)
+            var = (x * x).mean(dim=2) * (y * y).mean(dim=2)
+        else:
+            zero = torch.zeros((), dtype=dtype, device=pred.device)
+            count = m.sum(dim=2, dtype=dtype)  # (B|1, 1), >= 1
+            x = torch.where(m, x, zero)
+            y = torch.where(m, y, zero)
+            x = torch.where(m, x - (x.sum(dim=2) / count).unsqueeze(2), zero)
+            y = torch.where(m, y - (y.sum(dim=2) / count).unsqueeze(2), zero)
+            cov = (x * y).sum(dim=2) / count
+            var = ((x * x).sum(dim=2) / count) * ((y * y).sum(dim=2) / count)
         return (cov + smooth_nr) / (var.clamp_min(torch.finfo(dtype).tiny).sqrt() + smooth_dr)

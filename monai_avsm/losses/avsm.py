@@ -27,10 +27,14 @@ vSVF stage (eq. 11-12), summed over the vSVF steps :math:`\tau`:
 The bracketed terms are used when the prediction is symmetric (it has the ``"_ts"`` keys). Weights are constructor
 arguments (and attributes a handler may change, e.g. :math:`\lambda_{ar}` per epoch, eq. 13); the similarity is any
 two-argument image loss (default :class:`~monai_avsm.losses.MKLNCCLoss`; MONAI's
-``GlobalMutualInformationLoss`` for multi-modal pairs).
+``GlobalMutualInformationLoss`` for multi-modal pairs). Optional image masks (a project extension, not in the paper)
+restrict the similarity terms; a similarity then needs a ``mask`` keyword (as ``MKLNCCLoss.forward``).
 """
 
 from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
 
 import torch
 from monai.utils import LossReduction, look_up_option
@@ -43,6 +47,45 @@ from monai_avsm.losses.utils import check_weight, parse_reduction
 from monai_avsm.losses.vsvf import MapSymmetryLoss, MomentumRegularizationLoss
 
 __all__ = ["AVSMLoss"]
+
+
+def _accepts_mask(similarity: Callable) -> bool:
+    """Whether ``similarity`` (a module or a function) takes a ``mask`` keyword (or ``**kwargs``); ``True`` when its
+    signature cannot be read (the call then decides)."""
+    fn = similarity.forward if isinstance(similarity, torch.nn.Module) else similarity
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        (p.name == "mask" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or p.kind == p.VAR_KEYWORD
+        for p in params
+    )
+
+
+def _masked_similarity(similarity: Callable, mask: torch.Tensor | None, caller: str, name: str = "mask") -> Callable:
+    """``similarity`` itself when ``mask`` is ``None``, else ``(pred, target) -> similarity(pred, target, mask=mask)``.
+
+    Raises:
+        TypeError: a mask is given but ``similarity`` has no ``mask`` keyword (e.g. MONAI's
+            ``GlobalMutualInformationLoss``), naming its class.
+    """
+    if mask is None:
+        return similarity
+    if not _accepts_mask(similarity):
+        if isinstance(similarity, torch.nn.Module):
+            label = type(similarity).__name__
+        else:
+            label = getattr(similarity, "__qualname__", type(similarity).__name__)
+        raise TypeError(
+            f"{caller}: '{name}' was given but the similarity {label} does not accept a 'mask' keyword; use a "
+            f"similarity with a 'mask' keyword (e.g. MKLNCCLoss, GlobalNCCLoss) or pass no mask."
+        )
+
+    def call(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return similarity(pred, target, mask=mask)
+
+    return call
 
 
 class AVSMLoss(_Loss):
@@ -60,10 +103,19 @@ class AVSMLoss(_Loss):
             500; the paper's 1e-4 goes with a sum over voxels).
         reduction: ``"mean"`` or ``"sum"`` over the batch.
 
-    ``forward(pred, fixed=None, moving=None)``: ``pred`` the network's dict; ``fixed``/``moving`` default to
-    ``pred["fixed"]``/``pred["moving"]`` (``moving`` is needed for the target->source terms). After each call
-    :attr:`parts` holds the detached named terms (``"similarity"``, ``"affine_reg"``, ``"affine_sym"``,
-    ``"momentum_reg"``, ``"map_sym"``) for logging.
+    ``forward(pred, fixed=None, moving=None, mask=None, moving_mask=None)``: ``pred`` the network's dict;
+    ``fixed``/``moving`` default to ``pred["fixed"]``/``pred["moving"]`` (``moving`` is needed for the
+    target->source terms). After each call :attr:`parts` holds the detached named terms (``"similarity"``,
+    ``"affine_reg"``, ``"affine_sym"``, ``"momentum_reg"``, ``"map_sym"``) for logging.
+
+    Masks (a project extension, not in the paper): ``mask``, a binary mask on the fixed image's grid
+    ``(B or 1, 1, *S)``, is passed as ``similarity(warped, fixed, mask=mask)`` to every source->target similarity
+    term; ``moving_mask``, on the moving image's grid, to every target->source term of a symmetric prediction. A
+    symmetric prediction with only ``mask`` keeps its target->source similarity unmasked (and ``moving_mask`` is
+    unused by a one-direction prediction). The regularisation and symmetry terms are never masked. With
+    :class:`MKLNCCLoss` only the windows with at least ``mask_fraction`` of their voxels in the mask count. A mask
+    given with a similarity that has no ``mask`` keyword (e.g. MONAI's ``GlobalMutualInformationLoss``) is a
+    ``TypeError``.
     """
 
     def __init__(
@@ -98,20 +150,43 @@ class AVSMLoss(_Loss):
         return pred[key]
 
     def forward(  # type: ignore[override]
-        self, pred: dict, fixed: torch.Tensor | None = None, moving: torch.Tensor | None = None
+        self,
+        pred: dict,
+        fixed: torch.Tensor | None = None,
+        moving: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        moving_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """
+        Args:
+            pred: the dict of :class:`~monai_avsm.networks.nets.AVSMNet`.
+            fixed, moving: ``(B, C, *S)`` (default: ``pred["fixed"]``, ``pred["moving"]``).
+            mask: ``None`` or a binary fixed-image mask ``(B or 1, 1, *S)`` for the source->target similarity terms.
+            moving_mask: ``None`` or a binary moving-image mask for the target->source terms (symmetric prediction).
+
+        Returns:
+            the stage loss, a scalar.
+
+        Raises:
+            TypeError: ``pred`` is not a dict; a mask is given but the similarity has no ``mask`` keyword.
+            KeyError: a key the stage needs is missing from ``pred``.
+        """
         if not isinstance(pred, dict):
             raise TypeError(f"AVSMLoss: 'pred' must be the dict returned by AVSMNet, got {type(pred).__name__}.")
         fixed = fixed if fixed is not None else self._get(pred, "fixed")
         symmetric = "map_ts" in pred
         if symmetric:
             moving = moving if moving is not None else self._get(pred, "moving")
-        directions = [("", fixed)] + ([("_ts", moving)] if symmetric else [])
+        directions = [("", fixed, _masked_similarity(self.similarity, mask, "AVSMLoss", "mask"))]
+        if symmetric:
+            directions.append(
+                ("_ts", moving, _masked_similarity(self.similarity, moving_mask, "AVSMLoss", "moving_mask"))
+            )
         parts = {"similarity": 0.0, "affine_reg": 0.0, "affine_sym": 0.0, "momentum_reg": 0.0, "map_sym": 0.0}
         if self.stage == "affine":
-            for s, target in directions:
+            for s, target, similarity in directions:
                 warped = self._get(pred, f"affine_warped{s}")
-                parts["similarity"] = parts["similarity"] + self.similarity(warped, target)
+                parts["similarity"] = parts["similarity"] + similarity(warped, target)
                 parts["affine_reg"] = parts["affine_reg"] + self.affine_reg_weight * self._affine_reg(
                     *affine_from_theta(self._get(pred, f"affine{s}"))
                 )
@@ -122,9 +197,9 @@ class AVSMLoss(_Loss):
         else:
             steps = len(self._get(pred, "maps"))
             for k in range(steps):
-                for s, target in directions:
+                for s, target, similarity in directions:
                     warped = self._get(pred, f"warped_steps{s}")[k]
-                    parts["similarity"] = parts["similarity"] + self.similarity(warped, target)
+                    parts["similarity"] = parts["similarity"] + similarity(warped, target)
                     reg = self._momentum_reg(self._get(pred, f"momenta{s}")[k], self._get(pred, f"velocities{s}")[k])
                     parts["momentum_reg"] = parts["momentum_reg"] + self.momentum_reg_weight * reg
                 if symmetric:

@@ -63,19 +63,23 @@ class GlobalNCCLoss(_Loss):
         super().__init__(reduction=parse_reduction(reduction, "GlobalNCCLoss"))
         self.smooth_nr, self.smooth_dr = check_smooth(smooth_nr, smooth_dr, "GlobalNCCLoss")
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """
         Args:
             pred: ``(B, C, *S)``, e.g. the warped moving image.
             target: ``(B, C, *S)``, the fixed image.
+            mask: ``None`` or a binary fixed-image mask ``(B, 1, *S)`` or ``(1, 1, *S)`` (bool, integer or floating
+                with values 0 and 1 only): the means run over its voxels only (a project extension, not in the
+                authors' code); values outside it never enter.
 
         Returns:
             a scalar for ``"mean"`` and ``"sum"``, ``(B,)`` for ``"none"``; float32 (float64 for float64 inputs).
 
         Raises:
-            ValueError: if the shapes differ or the inputs have fewer than 3 dims.
+            ValueError: if the shapes differ or the inputs have fewer than 3 dims; an invalid mask (shape, not
+                binary, NaN, no voxel selected in a sample).
         """
-        loss = 1.0 - global_ncc(pred, target, self.smooth_nr, self.smooth_dr).mean(dim=1)  # (B,)
+        loss = 1.0 - global_ncc(pred, target, self.smooth_nr, self.smooth_dr, mask=mask).mean(dim=1)  # (B,)
         return reduce_loss(loss, self.reduction)
 
     def extra_repr(self) -> str:

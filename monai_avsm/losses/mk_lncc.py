@@ -26,6 +26,8 @@ from monai_avsm.functional.lncc import (
     IntOrTuple,
     LNCCSettings,
     _check_fit,
+    _check_mask,
+    _check_mask_fraction,
     _check_pair,
     _mk_lncc,
     check_rule_options,
@@ -85,6 +87,20 @@ class MKLNCCLoss(_Loss):
           ``reduction`` decides.
         - First derivatives only (no double backward).
 
+    Mask (a project extension, not in the paper): ``forward(pred, target, mask)`` with a binary fixed-image mask
+    :math:`m` takes every window statistic over the masked voxels of the window only (the sums above run over
+    :math:`\{j \in o : m_j = 1\}` and :math:`n_k` becomes the window's count :math:`n_o = \sum_{j \in o} m_j`), and
+    each kernel's mean runs over the counting windows only:
+
+    .. math::
+        O_k(m) = \{o : n_o \ge f \textstyle\prod_a k_a\}, \qquad
+        L = \sum_k w_k \Big( 1 - \frac{1}{C |O_k(m)|} \sum_{c} \sum_{o \in O_k(m)} \mathrm{ncc}^2_{k,c,o} \Big)
+
+    with :math:`f` = ``mask_fraction``. Values outside the mask never enter any statistic and get no gradient. With
+    :math:`f = 1` exactly the windows entirely inside the mask count; for a box mask whose corner is a multiple of
+    every stride this is the loss of the images cropped to the box (same explicit windows). With the paper's rule
+    (``kernel_sizes=None``) the windows still follow the image size, not the mask's extent.
+
     Args:
         spatial_dims: number of spatial dims, 1, 2 or 3 (default 3).
         kernel_sizes: ``None`` (default): the paper's rule at forward time; then ``kernel_weights``, ``strides`` and
@@ -101,12 +117,15 @@ class MKLNCCLoss(_Loss):
         reduction: ``"mean"`` (default, over the batch), ``"sum"`` (over the batch) or ``"none"``: the per-sample loss,
             shape ``(B,)`` (as MONAI's ``GlobalMutualInformationLoss``; a per-voxel map as returned by MONAI's LNCC
             does not exist here, the kernels' windows lie on different grids).
+        mask_fraction: with a ``mask`` at forward, the smallest fraction :math:`f \in (0, 1]` of a window's voxels
+            that must lie in the mask for the window to count (default 0.5); unused without a mask.
 
     Raises:
         ValueError: invalid ``spatial_dims``, ``kernel_sizes``, ``kernel_weights``, ``strides``, ``dilations`` or
-            ``reduction`` (at construction); at forward, inputs of different shapes or of the wrong number of spatial
-            dims, or a dilated kernel larger than the image.
-        TypeError: non-integer kernel sizes, strides or dilations; non-floating inputs.
+            ``reduction``, or ``mask_fraction`` outside ``(0, 1]`` (at construction); at forward, inputs of different
+            shapes or of the wrong number of spatial dims, a dilated kernel larger than the image, an invalid mask
+            (shape, not binary, NaN, no voxel selected in a sample), or a kernel with no counting window in a sample.
+        TypeError: non-integer kernel sizes, strides or dilations; non-floating inputs; a mask that is not a tensor.
 
     Example::
 
@@ -121,6 +140,11 @@ class MKLNCCLoss(_Loss):
 
         # a dense single-kernel LNCC, like MONAI's with kernel_size=9 (but valid windows, loss in [0, 1])
         dense = MKLNCCLoss(spatial_dims=3, kernel_sizes=9)
+
+        # only the windows with at least half of their voxels in a fixed-image mask (B or 1, 1, *S)
+        mask = torch.zeros(1, 1, 80, 192, 192, dtype=torch.bool)
+        mask[..., 10:70, 20:170, 20:170] = True
+        masked = loss_fn(pred, target, mask=mask)
     """
 
     def __init__(
@@ -133,6 +157,7 @@ class MKLNCCLoss(_Loss):
         smooth_nr: float = 0.0,
         smooth_dr: float = 1e-5,
         reduction: LossReduction | str = LossReduction.MEAN,
+        mask_fraction: float = 0.5,
     ) -> None:
         super().__init__(reduction=parse_reduction(reduction, "MKLNCCLoss"))
         if isinstance(spatial_dims, bool) or spatial_dims not in (1, 2, 3):
@@ -146,6 +171,7 @@ class MKLNCCLoss(_Loss):
                 self.spatial_dims, kernel_sizes, kernel_weights, strides, dilations, caller="MKLNCCLoss"
             )
         self.smooth_nr, self.smooth_dr = check_smooth(smooth_nr, smooth_dr, "MKLNCCLoss")
+        self.mask_fraction = _check_mask_fraction(mask_fraction, "MKLNCCLoss")
 
     def settings_for(self, spatial_shape: Sequence[int]) -> LNCCSettings:
         """The windows used for images of ``spatial_shape`` (the paper's rule when ``kernel_sizes`` is ``None``)."""
@@ -153,18 +179,21 @@ class MKLNCCLoss(_Loss):
             return self.settings
         return default_lncc_settings(spatial_shape)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """
         Args:
             pred: ``(B, C, *S)``, e.g. the warped moving image.
             target: ``(B, C, *S)``, the fixed image.
+            mask: ``None`` (every voxel) or a binary fixed-image mask ``(B, 1, *S)`` or ``(1, 1, *S)``, broadcast over
+                the channels (bool, integer or floating with values 0 and 1 only; not differentiated).
 
         Returns:
             a scalar for ``"mean"`` and ``"sum"``, ``(B,)`` for ``"none"``; float32 (float64 for float64 inputs).
 
         Raises:
-            ValueError: if the shapes differ, the number of spatial dims is not ``spatial_dims``, or a dilated kernel
-                does not fit in ``S``.
+            ValueError: if the shapes differ, the number of spatial dims is not ``spatial_dims``, a dilated kernel
+                does not fit in ``S``, the mask is invalid (shape, not binary, NaN, empty for a sample), or a kernel
+                has no window with at least ``mask_fraction`` of its voxels in the mask for a sample.
         """
         _check_pair(pred, target, "MKLNCCLoss")
         if pred.ndim - 2 != self.spatial_dims:
@@ -174,7 +203,13 @@ class MKLNCCLoss(_Loss):
             )
         settings = self.settings_for(pred.shape[2:])
         _check_fit(settings, pred.shape[2:], "MKLNCCLoss")
-        loss = _mk_lncc(pred, target, settings, self.smooth_nr, self.smooth_dr)  # (B,)
+        if mask is None:
+            loss = _mk_lncc(pred, target, settings, self.smooth_nr, self.smooth_dr)  # (B,)
+        else:
+            m = _check_mask(mask, target, "MKLNCCLoss")
+            loss = _mk_lncc(
+                pred, target, settings, self.smooth_nr, self.smooth_dr, m, self.mask_fraction, caller="MKLNCCLoss"
+            )
         return reduce_loss(loss, self.reduction)
 
     def extra_repr(self) -> str:
@@ -188,5 +223,5 @@ class MKLNCCLoss(_Loss):
             )
         return (
             f"spatial_dims={self.spatial_dims}, {windows}, smooth_nr={self.smooth_nr}, smooth_dr={self.smooth_dr}, "
-            f"reduction={self.reduction!r}"
+            f"reduction={self.reduction!r}, mask_fraction={self.mask_fraction}"
         )

@@ -18,8 +18,10 @@ from collections.abc import Sequence
 
 import torch
 
+from monai_avsm.functional.lncc import _check_mask
 from monai_avsm.functional.maps import map_to_ddf, warp_image
 from monai_avsm.functional.smoothing import PAPER_SIGMAS, PAPER_WEIGHTS
+from monai_avsm.losses.avsm import _masked_similarity
 from monai_avsm.losses.vsvf import MomentumRegularizationLoss
 from monai_avsm.networks.blocks.vsvf_warp import VSVFWarp
 from monai_avsm.optimization.utils import (
@@ -63,6 +65,7 @@ def refine(
     patience: int = 5,
     seed: int | None = None,
     progress: bool = True,
+    mask: torch.Tensor | None = None,
 ) -> dict:
     r"""Refine an ``AVSMNet`` output by optimising one more vSVF step per pair, starting at the network's result.
 
@@ -80,6 +83,12 @@ def refine(
     unchanged, so the returned objective is never above the network's. The affine part is not changed (a smooth
     vSVF step absorbs small residual affine errors; for large ones run :func:`affine_opt` first).
 
+    With a fixed-image ``mask`` (a project extension) the similarity is the masked one,
+    :math:`\mathrm{Sim}(I_0 \circ \Phi(m), I_1; M)`: for the default mk-LNCC only the windows with at least half of
+    their voxels in the mask count, and fixed-image values outside the mask never enter it (see
+    :class:`~monai_avsm.losses.MKLNCCLoss`). The "never worse" guarantee then holds for this masked objective, and
+    ``"loss"``/``"initial_loss"`` are masked values.
+
     Args:
         net_output: the dict of :class:`~monai_avsm.networks.nets.AVSMNet` (or ``VSVFNet``/``MultiStepAffineNet``):
             ``"map"`` ``(B, D, *S)`` is required; ``"moving"``/``"fixed"`` are used when the arguments are omitted.
@@ -90,11 +99,14 @@ def refine(
             ``net.vsvf_net.warp`` (then ``sigmas`` ... ``velocity_clamp`` are ignored); default: one built from them
             (``VSVFNet``'s defaults).
         similarity: ``(warped, fixed) -> scalar or (B,)``; default mk-LNCC with the paper's kernel rule (the
-            network's training similarity).
+            network's training similarity). With a ``mask`` it is called as ``similarity(warped, fixed, mask=mask)``
+            and must accept that keyword.
         spacing: voxel spacing of ``S`` (for ``normalization="isotropic"`` with anisotropic voxels).
         lr, history_size, max_line_search: L-BFGS settings, as :func:`vsvf_opt`.
         tolerance, patience: stop when the relative loss change is ``<= tolerance`` for ``patience`` iterations.
         seed, progress: as :func:`vsvf_opt`.
+        mask: ``None`` or a binary fixed-image mask on the images' grid, ``(B, 1, *S)`` or ``(1, 1, *S)`` (bool,
+            integer or floating with values 0 and 1 only), restricting the similarity to it.
 
     Returns:
         a new dict with the keys of ``net_output`` (the ``"_ts"`` target->source keys are dropped: only the
@@ -111,7 +123,10 @@ def refine(
     Raises:
         TypeError: ``net_output`` is not a dict (e.g. ``AVSMNet(output="warped")``), non-tensor inputs.
         KeyError: no ``"map"`` (or no ``"moving"``/``"fixed"`` when not passed).
-        ValueError: shapes that do not match, NaN/Inf inputs, bad settings.
+        ValueError: shapes that do not match, NaN/Inf inputs, bad settings; a ``mask`` of the wrong shape, not
+            binary, or selecting no voxel of a pair; with the default similarity, a mask too small for the paper's
+            windows (no window with half of its voxels in the mask).
+        TypeError: a ``mask`` with a ``similarity`` that has no ``mask`` keyword.
     """
     caller = "refine"
     start_time = time.perf_counter()
@@ -129,6 +144,8 @@ def refine(
     fixed = net_output["fixed"] if fixed is None else fixed
     ndim = check_pair(moving, fixed, caller)
     sp = spacing_for(spacing, ndim, caller)
+    if mask is not None:
+        mask = _check_mask(mask, fixed, caller, "mask")
     if isinstance(iterations, bool) or int(iterations) != iterations or iterations < 0:
         raise ValueError(f"{caller}: 'iterations' must be an integer >= 0, got {iterations}.")
     if not lr > 0:
@@ -149,6 +166,7 @@ def refine(
         momentum_reg_weight, normalization=warp.smoother.normalization, reduction="none"
     )
     sim = similarity if similarity is not None else default_similarity(ndim, full_shape, True)
+    sim = _masked_similarity(sim, mask, caller, "mask")
     mov, fix = moving.detach().to(dtype), fixed.detach().to(dtype)
     zeros = torch.zeros(batch, ndim, *momentum_shape(full_shape), dtype=dtype, device=moving.device)
 
