@@ -41,6 +41,7 @@ from monai_avsm.functional.world import ras_to_lps_affine
 
 __all__ = [
     "write_displacement_field",
+    "read_displacement_field",
     "write_affine_transform",
     "read_affine_transform",
     "write_image",
@@ -146,6 +147,43 @@ def write_displacement_field(
     image.SetDirection(itk.matrix_from_array(np.ascontiguousarray(direction)))
     itk.imwrite(image, path)
     return path
+
+
+def read_displacement_field(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read an ITK/ANTs displacement field (vector image, LPS) -> ``(d_ras (D, *S), affine_ras (D + 1, D + 1))``.
+
+    The inverse of :func:`write_displacement_field`: vectors and geometry converted to RAS, voxel order ``(i, j, k)``
+    as MONAI's. Both float64.
+
+    Raises:
+        FileNotFoundError: no such file; ValueError: the file is not a vector image with one component per axis.
+    """
+    caller = "read_displacement_field"
+    import itk
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{caller}: 'path' {path!r} does not exist.")
+    try:
+        image = itk.imread(path)
+    except Exception as e:
+        raise ValueError(f"{caller}: cannot read {path!r} as an image: {e}") from e
+    arr = np.asarray(itk.array_view_from_image(image), dtype=np.float64)  # (k, j, i, c)
+    ndim = image.GetImageDimension()
+    if arr.ndim != ndim + 1 or arr.shape[-1] != ndim:
+        raise ValueError(
+            f"{caller}: {path!r} must be a displacement field with {ndim} components per voxel (ITK vector image), "
+            f"got array shape {arr.shape}."
+        )
+    d = np.transpose(arr, (ndim, *range(ndim - 1, -1, -1))).copy()  # (c, i, j, k)
+    d[:2] *= -1.0  # LPS -> RAS vectors
+    spacing = np.asarray(image.GetSpacing(), dtype=np.float64)
+    direction = np.asarray(itk.array_from_matrix(image.GetDirection()), dtype=np.float64)
+    lps = np.eye(ndim + 1)
+    lps[:ndim, :ndim] = direction * spacing
+    lps[:ndim, ndim] = np.asarray(image.GetOrigin(), dtype=np.float64)
+    affine = np.diag([-1.0, -1.0] + [1.0] * (ndim - 1)) @ lps
+    return torch.as_tensor(d), torch.as_tensor(affine)
 
 
 def write_affine_transform(path: str | os.PathLike, T_ras: Any, overwrite: bool = False) -> str:

@@ -28,6 +28,7 @@ from .affine import (
     update_affine,
 )
 from .finite_differences import central_difference
+from .inverse import compose_with_affine, inverse_map, invert_velocities
 from .jacobian import (
     crop_margin,
     fold_statistics,
@@ -58,6 +59,7 @@ from .world import (
     theta_to_world_affine,
     voxel_world_points,
     world_displacement,
+    world_jacobian_determinant,
     world_to_normalized,
 )
 
@@ -86,6 +88,9 @@ __all__ = [
     "identity_affine",
     "identity_map",
     "invert_affine",
+    "invert_velocities",
+    "compose_with_affine",
+    "inverse_map",
     "jacobian_determinant",
     "jacobian_determinant_ddf",
     "jacobian_diagonal_product",
@@ -111,5 +116,6 @@ __all__ = [
     "theta_to_world_affine",
     "voxel_world_points",
     "world_displacement",
+    "world_jacobian_determinant",
     "world_to_normalized",
 ]

@@ -56,6 +56,7 @@ __all__ = [
     "theta_to_world_affine",
     "ras_to_lps_affine",
     "ras_to_lps_vectors",
+    "world_jacobian_determinant",
 ]
 
 _EXTRAPOLATIONS = ("displacement", "linear")
@@ -424,3 +425,35 @@ def ras_to_lps_vectors(disp: torch.Tensor, dim: int = 0) -> torch.Tensor:
     shape = [1] * disp.ndim
     shape[dim] = -1
     return _plain(disp) * sign.reshape(shape)
+
+
+def world_jacobian_determinant(points: torch.Tensor, target_affine) -> torch.Tensor:
+    r"""Determinant of the Jacobian of a world transformation ``p -> q(p)`` sampled on a grid, ``(1, *S)`` float64.
+
+    With ``p = M j + o`` the grid's voxel -> world matrix and :math:`\partial q / \partial j` from central differences
+    (one-sided at the faces, ``torch.gradient``):
+
+    .. math:: \det J(p) = \det\Big( \frac{\partial q}{\partial j}\, M^{-1} \Big)
+
+    (mm per mm; 1 = volume kept, < 1 shrinks, <= 0 folds). Invariant to the world convention (RAS or LPS) as long as
+    ``points`` and ``target_affine`` use the same one.
+
+    Args:
+        points: world points ``(D, *S)`` (e.g. :func:`map_to_world_points`, or ``A_t j + d`` of a displacement field).
+        target_affine: voxel -> world matrix of the grid ``S``.
+    """
+    caller = "world_jacobian_determinant"
+    if not isinstance(points, torch.Tensor) or points.ndim not in (3, 4) or points.shape[0] != points.ndim - 1:
+        shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
+        raise ValueError(f"{caller}: 'points' must be a tensor (D, *S) with D = len(S) in (2, 3), got {shape}.")
+    points = _plain(points).to(torch.float64)
+    ndim = points.shape[0]
+    if min(points.shape[1:]) < 2:
+        raise ValueError(f"{caller}: every spatial size must be >= 2, got {tuple(points.shape[1:])}.")
+    target = _as_affine(target_affine, ndim, "target_affine", caller, points.device)
+    m_inv = torch.linalg.inv(target[:ndim, :ndim])
+    # dq_c / dj_a for every c, a: (D, D, *S)
+    dq_dj = torch.stack([torch.stack(torch.gradient(points[c]), dim=0) for c in range(ndim)], dim=0)
+    jac = torch.einsum("ca...,ab->cb...", dq_dj, m_inv)  # dq_c / dp_b
+    jac = jac.permute(*range(2, 2 + ndim), 0, 1)  # (*S, D, D)
+    return torch.linalg.det(jac).unsqueeze(0)

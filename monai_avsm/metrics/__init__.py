@@ -8,12 +8,14 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Registration metrics MONAI lacks: folding (Jacobian determinant) and map symmetry. Dice of warped labels uses
+"""Registration metrics MONAI lacks: folding (Jacobian determinant), map symmetry and
+inverse consistency. Dice of warped labels uses
 MONAI's ``DiceMetric``."""
 
 from __future__ import annotations
 
 from .folding import FoldingMetric, compute_folds
+from .inverse_consistency import compute_inverse_consistency
 from .symmetry import SymmetryMetric, compute_symmetry_error
 
-__all__ = ["FoldingMetric", "SymmetryMetric", "compute_folds", "compute_symmetry_error"]
+__all__ = ["FoldingMetric", "SymmetryMetric", "compute_folds", "compute_symmetry_error", "compute_inverse_consistency"]
