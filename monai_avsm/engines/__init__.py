@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+from .finetune import cosine_stage_lambda, load_pretrained, training_pairs
 from .inferers import RefineInferer
 from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name
+from .results import write_pair_outputs
 from .utils import (
     PreparePairBatch,
     batch_spacing,
@@ -40,4 +42,8 @@ __all__ = [
     "load_native",
     "pair_geometry",
     "pair_name",
+    "write_pair_outputs",
+    "load_pretrained",
+    "training_pairs",
+    "cosine_stage_lambda",
 ]

@@ -41,8 +41,8 @@ from monai.metrics import compute_dice
 from monai.networks.utils import one_hot
 from monai.utils import IgniteInfo, min_version, optional_import
 
-from monai_avsm.data.export import write_affine_transform, write_displacement_field, write_image, write_preview_png
 from monai_avsm.engines.native import NativeResampler, pair_geometry, pair_name
+from monai_avsm.engines.results import write_pair_outputs
 from monai_avsm.metrics.folding import compute_folds
 from monai_avsm.metrics.symmetry import compute_symmetry_error
 
@@ -78,20 +78,35 @@ class RegistrationWriter:
     (when the pair has a moving label; nearest neighbour), ``displacement_field.nii.gz`` (world-space pull-back
     displacement, ITK vector image in LPS: ``antsApplyTransforms -t displacement_field.nii.gz``, ITK
     ``DisplacementFieldTransform``, Slicer "Transforms"), ``affine.tfm`` and ``affine.mat`` (the affine part alone,
-    ITK ``AffineTransform``; the displacement field already includes it), ``preview.png`` (working grid: moving,
-    fixed, warped, checkerboard, deformed grid) and ``registration.json`` (files, geometry, times).
+    ITK ``AffineTransform``; the displacement field already includes it), ``deformable_field.nii.gz`` (the
+    deformable part alone), ``jacobian_determinant.nii.gz``, the inverse direction (``inverse_*``: the fixed image
+    and label on the moving native grid, the inverse fields and affine), ``preview.png`` (working grid: moving,
+    fixed, warped, checkerboard, deformed grid) and ``registration.json`` (files, geometry, inverse consistency,
+    folds, times). The files are those of :func:`~monai_avsm.engines.write_pair_outputs`, shared with
+    :func:`monai_avsm.register`.
 
     Args:
         output_dir: root folder (use :func:`~monai_avsm.engines.new_output_dir` for a fresh one per run).
         preview: write the PNG (needs matplotlib).
-        field, affine, label: write the displacement field, the affine files, the warped label.
+        network: the registration network; its vSVF integrator computes the inverse transforms (without it the
+            inverse is written only for affine-only results).
+        field, affine, label: write the displacement fields, the affine files, the warped labels.
+        inverse: write the inverse direction (:func:`~monai_avsm.engines.write_pair_outputs`).
     """
 
     def __init__(
-        self, output_dir: str, preview: bool = True, field: bool = True, affine: bool = True, label: bool = True
+        self,
+        output_dir: str,
+        network: torch.nn.Module | None = None,
+        preview: bool = True,
+        field: bool = True,
+        affine: bool = True,
+        label: bool = True,
+        inverse: bool = True,
     ) -> None:
         self.output_dir = str(output_dir)
-        self.preview, self.field, self.affine, self.label = preview, field, affine, label
+        self.network = network
+        self.preview, self.field, self.affine, self.label, self.inverse = preview, field, affine, label, inverse
         self.written: list[dict] = []
         self.logger = logging.getLogger(__name__)
 
@@ -104,49 +119,26 @@ class RegistrationWriter:
             self.write_pair(batch, pred, b)
 
     def write_pair(self, batch: dict, pred: dict, index: int = 0) -> dict:
-        start = time.perf_counter()
         g = pair_geometry(batch, index)
         folder = _unique_folder(self.output_dir, pair_name(g, index))
-        r = NativeResampler(g)
-        phi = pred["map"][index].detach()
-        points = r.points(phi)
-        files = {}
-        native = g["native_affine"]
-        files["warped"] = write_image(os.path.join(folder, "warped.nii.gz"), r.warp(points), native)
-        if self.label and g.get("moving_label_file"):
-            files["warped_label"] = write_image(
-                os.path.join(folder, "warped_label.nii.gz"), r.warp(points, label=True), native
-            )
-        if self.field:
-            files["displacement_field"] = write_displacement_field(
-                os.path.join(folder, "displacement_field.nii.gz"), r.displacement(points), native
-            )
-        theta = pred["affine"][index].detach().cpu()
-        world = r.world_affine(theta)
-        if self.affine:
-            for ext in (".tfm", ".mat"):
-                files[f"affine{ext}"] = write_affine_transform(os.path.join(folder, f"affine{ext}"), world)
-        if self.preview:
-            moving = batch["moving"][index] if "moving" in batch else None
-            files["preview"] = write_preview_png(
-                os.path.join(folder, "preview.png"),
-                batch["fixed"][index].detach().cpu(),
-                pred["warped"][index].detach().cpu(),
-                phi=phi.cpu(),
-                moving=None if moving is None else moving.detach().cpu(),
-            )
-        record = {
-            "moving": g.get("moving_file"),
-            "fixed": g.get("fixed_file"),
-            "moving_label": g.get("moving_label_file"),
-            "files": {k: os.path.basename(v) for k, v in files.items()},
-            "working_grid": {"shape": list(g["fixed_shape"]), "fixed_affine": g["fixed_affine"].tolist()},
-            "native_grid": {"shape": list(g["native_shape"]), "affine": native.tolist()},
-            "affine_world_ras": world.tolist(),
-            "conventions": "displacement_field: pull-back, world mm, ITK LPS vectors (fixed point p -> moving point "
-            "p + d(p)); affine.tfm/.mat: ITK AffineTransform fixed -> moving (LPS); the field includes the affine",
-            "write_seconds": round(time.perf_counter() - start, 3),
-        }
+        integrator = None
+        vsvf = getattr(self.network, "vsvf_net", None) if self.network is not None else None
+        if vsvf is not None:
+            integrator = vsvf.warp.integrator
+        record = write_pair_outputs(
+            folder,
+            g,
+            pred,
+            index,
+            integrator=integrator,
+            fixed_image=batch["fixed"][index] if "fixed" in batch else None,
+            moving_image=batch["moving"][index] if "moving" in batch else None,
+            preview=self.preview,
+            field=self.field,
+            affine=self.affine,
+            label=self.label,
+            inverse=self.inverse and (integrator is not None or not pred.get("velocities")),
+        )
         with open(os.path.join(folder, "registration.json"), "x") as f:
             json.dump(record, f, indent=2)
         self.written.append({"folder": folder, **record})

@@ -183,9 +183,13 @@ class TestBundle(unittest.TestCase):
         self.assertEqual(pairs, ["icbm2009c_asym_to_mni152_nlin6_asym", "mni152_nlin6_asym_to_icbm2009c_asym"])
         folder = os.path.join(root, pairs[0])
         expected = {"warped.nii.gz", "warped_label.nii.gz", "displacement_field.nii.gz", "affine.tfm", "affine.mat",
+                    "deformable_field.nii.gz", "jacobian_determinant.nii.gz", "inverse_warped.nii.gz",
+                    "inverse_warped_label.nii.gz", "inverse_displacement_field.nii.gz",
+                    "inverse_deformable_field.nii.gz", "inverse_affine.tfm", "inverse_affine.mat",
                     "preview.png", "registration.json"}  # fmt: skip
         self.assertEqual(set(os.listdir(folder)), expected)
         record = json.load(open(os.path.join(folder, "registration.json")))
+        self.assertLess(record["inverse_consistency"]["forward_inverse_mean_mm"], 0.5)  # the network's integrator
         fixed_file = record["fixed"]
         warped = nib.load(os.path.join(folder, "warped.nii.gz"))
         fixed = nib.load(fixed_file)
