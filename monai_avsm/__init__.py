@@ -11,7 +11,8 @@
 """monai_avsm: AVSM (joint affine + vSVF deep image registration, Shen et al., CVPR 2019) for MONAI.
 
 Layout (data flows one way): ``functional`` (stateless maths) -> ``networks.blocks`` / ``networks.nets`` ->
-``losses`` / ``metrics`` -> handlers and workflows -> ``bundle/`` configs. See ``docs/conventions.md`` for the
+``losses`` / ``metrics`` -> handlers and workflows -> ``apps`` (``monai_avsm.register``, the ``monai-avsm`` command)
+and ``bundle/`` configs. See ``docs/conventions.md`` for the
 coordinate conventions used everywhere.
 """
 
@@ -20,10 +21,27 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 # the subpackages, so that ``import monai_avsm`` is enough for ``$monai_avsm.losses.MKLNCCLoss(...)`` in bundle configs
-from . import data, engines, functional, handlers, losses, metrics, networks, optimization, transforms, utils  # noqa: E402
+from . import (  # noqa: E402
+    apps,  # noqa: E402  (after the others: it uses them)
+    data,
+    engines,
+    functional,
+    handlers,
+    losses,
+    metrics,
+    networks,
+    optimization,
+    transforms,
+    utils,
+)
+from .apps import apply_transforms, jacobian_summary, register  # noqa: E402
 
 __all__ = [
     "__version__",
+    "register",
+    "apply_transforms",
+    "jacobian_summary",
+    "apps",
     "data",
     "engines",
     "functional",

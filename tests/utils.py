@@ -29,3 +29,23 @@ def tissue_labels(image: torch.Tensor, quantiles=(0.4, 0.75)) -> torch.Tensor:
     """Three intensity classes (background, darker, brighter tissue) of a real image, as integer labels."""
     q = torch.quantile(image.flatten(), torch.tensor(quantiles, dtype=image.dtype))
     return (image > q[0]).long() + (image > q[1]).long()
+
+
+@functools.lru_cache(maxsize=None)
+def sample_dataset(spacing: float = 4.0) -> str:
+    """The sample data set (real brain templates, ``monai_avsm.data.build_sample_dataset``) at ``spacing`` mm, built
+    once per test session into a temporary folder (removed at exit); ``None`` without the demo packages."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    from monai_avsm.data.sample import build_sample_dataset, missing_packages
+
+    if missing_packages():
+        return None
+    tmp = tempfile.mkdtemp(prefix="avsm_sample_")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    out = os.path.join(tmp, "sample")
+    build_sample_dataset(out, spacing=spacing)
+    return out
