@@ -203,8 +203,6 @@ def write_affine_transform(path: str | os.PathLike, T_ras: Any, overwrite: bool 
         the path written.
     """
     caller = "write_affine_transform"
-    import itk
-
     t = _to_numpy(T_ras, "T_ras", caller).astype(np.float64)
     if t.ndim == 2 and t.shape[0] in (2, 3) and t.shape[1] == t.shape[0] + 1:
         t = np.vstack([t, np.eye(t.shape[1])[-1:]])
@@ -217,10 +215,25 @@ def write_affine_transform(path: str | os.PathLike, T_ras: Any, overwrite: bool 
     ndim = len(t) - 1
     lps = ras_to_lps_affine(torch.as_tensor(t)).numpy()
     path = _prepare_path(path, overwrite, caller)
-    transform = itk.AffineTransform[itk.D, ndim].New()
-    transform.SetMatrix(itk.matrix_from_array(np.ascontiguousarray(lps[:ndim, :ndim])))
-    transform.SetTranslation([float(v) for v in lps[:ndim, ndim]])
-    itk.transformwrite([transform], path)
+    # ITK's two formats written directly (the bytes ITK's MatlabTransformIO / TxtTransformIO write, checked in the
+    # tests by reading them back with ITK and ANTs): importing ITK's transform I/O costs ~12 s the first time
+    params = [float(v) for v in lps[:ndim, :ndim].reshape(-1)] + [float(v) for v in lps[:ndim, ndim]]
+    name = f"AffineTransform_double_{ndim}_{ndim}"
+    if suffix == ".mat":
+
+        def variable(var: str, values: list[float]) -> bytes:
+            data = np.asarray(values, dtype="<f8")
+            header = np.asarray([0, data.size, 1, 0, len(var) + 1], dtype="<i4")  # little-endian doubles, a column
+            return header.tobytes() + var.encode("ascii") + b"\0" + data.tobytes()
+
+        with open(path, "wb") as f:
+            f.write(variable(name, params) + variable("fixed", [0.0] * ndim))
+    else:
+        with open(path, "w") as f:
+            f.write(
+                f"#Insight Transform File V1.0\n#Transform 0\nTransform: {name}\n"
+                f"Parameters: {' '.join(repr(v) for v in params)}\nFixedParameters: {' '.join(['0'] * ndim)}\n"
+            )
     return path
 
 
