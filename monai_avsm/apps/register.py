@@ -315,7 +315,7 @@ def register(
             ``None``: each image's field of view is resized to the model's grid (as in training).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``None``/``"auto"`` (CUDA when available).
         bundle_dir: the bundle (default: the shipped one, :func:`default_bundle_dir`).
-        model_path: other weights (e.g. fine-tuned, ``avsm_runs/finetune/model.pt``).
+        model_path: other weights (e.g. fine-tuned, ``avsm_runs/finetune/checkpoints/model.pt``).
         overwrite: write into a non-empty ``output_dir``, replacing files of the same names.
         progress: a progress bar (tqdm) over the steps and the refinement's iterations.
         network: a ``(network, settings)`` pair from :func:`load_bundle_network`, to register many pairs without
