@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="monai-avsm",
         description="AVSM image registration (joint affine + vSVF, CVPR 2019) with the shipped MONAI bundle.",
+        epilog="'monai-avsm COMMAND --help' for each command; the guide from install to a result in 3D Slicer or ANTs "
+        "is docs/register_your_own_images.md.",
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
