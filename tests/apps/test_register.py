@@ -183,6 +183,9 @@ class TestRegister(unittest.TestCase):
         nib.save(nib.Nifti1Image(arr, fixed.affine), nan_image)
         float_label = self.path("float_label.nii.gz")
         nib.save(nib.Nifti1Image(np.asarray(nib.load(PAIR["fixed_label"]).dataobj) * 0.5, fixed.affine), float_label)
+        image_4d = self.path("four_d.nii.gz")
+        clean = np.asarray(fixed.dataobj).astype(np.float32)
+        nib.save(nib.Nifti1Image(np.stack([clean, clean], axis=-1), fixed.affine), image_4d)
         zero_mask = self.path("zero_mask.nii.gz")
         nib.save(nib.Nifti1Image(np.zeros(fixed.shape, np.uint8), fixed.affine), zero_mask)
         grey_mask = self.path("grey_mask.nii.gz")
@@ -197,6 +200,7 @@ class TestRegister(unittest.TestCase):
                 "float_label.nii.gz",
             ),
             (("register", PAIR["moving"], PAIR["fixed"], "--mask", zero_mask, "--out", self.path("o5")), "no voxel"),
+            (("register", image_4d, PAIR["fixed"], "--out", self.path("o10")), "four_d.nii.gz"),
             (("register", PAIR["moving"], PAIR["fixed"], "--mask", grey_mask, "--out", self.path("o6")), "0 and 1"),
             (("register", PAIR["moving"], PAIR["fixed"], "--refine", "-1", "--out", self.path("o7")), "refine"),
             (("apply", missing, PAIR["moving"], "--reference", PAIR["fixed"], "--out", self.path("a.nii.gz")), "nope"),
@@ -240,7 +244,7 @@ class TestRegister(unittest.TestCase):
             self.assertIn(expected, stderr, argv)
             self.assertIn(f"monai-avsm {argv[0]}: error:", stderr)
         # nothing was written for the failed runs, the existing result was not touched
-        for k in (1, 2, 3, 4, 5, 6, 7):
+        for k in (1, 2, 3, 4, 5, 6, 7, 10):
             out = self.path(f"o{k}")
             self.assertFalse(os.path.isdir(out) and any(os.scandir(out)), out)
         with self.assertRaises(FileNotFoundError):
