@@ -49,3 +49,11 @@ def sample_dataset(spacing: float = 4.0) -> str:
     out = os.path.join(tmp, "sample")
     build_sample_dataset(out, spacing=spacing)
     return out
+
+
+def correlated_pair(shape, seed: int = 0, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two seeded random images ``p``, ``t = 0.7 p + noise`` (positive, partly correlated) for loss tests."""
+    g = torch.Generator().manual_seed(seed)
+    p = torch.rand(shape, dtype=dtype, generator=g) * 3.0 + 2.0
+    t = 0.7 * p + torch.rand(shape, dtype=dtype, generator=g)
+    return p, t

@@ -36,14 +36,16 @@ from monai.data import list_data_collate
 
 from monai_avsm.data.export import read_affine_transform, read_displacement_field, write_image
 from monai_avsm.data.loading import pair_loading_transforms
-from monai_avsm.engines.native import NativeResampler, load_native, pair_geometry
-from monai_avsm.engines.results import write_pair_outputs
+from monai_avsm.engines.native import NativeResampler, load_native, pair_geometry, sample_at_points
+from monai_avsm.engines.results import determinant_summary, write_pair_outputs
 from monai_avsm.engines.utils import batch_spacing
 from monai_avsm.functional.world import (
+    apply_affine_points,
     resample_world,
     voxel_world_points,
     world_jacobian_determinant,
 )
+from monai_avsm.handlers.registration import stage_dice
 
 __all__ = ["register", "apply_transforms", "jacobian_summary", "load_bundle_network", "default_bundle_dir"]
 
@@ -199,19 +201,11 @@ def _working_mask(mask_file: str, geometry: dict, device: torch.device) -> torch
 
 
 def _dice_rows(r: NativeResampler, pred: dict) -> dict[str, Any]:
-    from monai_avsm.handlers.registration import dice_per_label
-
     fixed_label = r.fixed_label().as_tensor()
     moving_label = r.moving(label=True).as_tensor()
     num_classes = int(max(int(fixed_label.max()), int(moving_label.max()))) + 1
-    points = {
-        "identity": r.identity_points(),
-        "affine": r.affine_points(pred["affine"][0].detach().cpu()),
-        "avsm": r.points(pred["map"][0].detach()),
-    }
     out: dict[str, Any] = {"labels": list(range(1, num_classes))}
-    for stage, p in points.items():
-        d = dice_per_label(r.warp(p, label=True), fixed_label, num_classes)
+    for stage, d in stage_dice(r, pred, 0, fixed_label, num_classes).items():
         out[f"dice_{stage}"] = float(torch.tensor(d).nanmean())
         out[f"dice_{stage}_per_label"] = d
     return out
@@ -562,8 +556,7 @@ def apply_transforms(
             T = read_affine_transform(t)
             if invert:
                 T = torch.linalg.inv(T)
-            n = points.shape[0]
-            points = torch.einsum("ij,j...->i...", T[:n, :n], points) + T[:n, n].reshape(-1, *([1] * n))
+            points = apply_affine_points(T, points)
         elif _is_image_file(t):
             disp, aff = read_displacement_field(t)
             points = points + _sample_field(disp, aff, points)
@@ -572,11 +565,7 @@ def apply_transforms(
                 f"{caller}: cannot tell what {t!r} is; transforms are displacement fields "
                 f"({', '.join(_IMAGE_SUFFIXES)}) or affine files ({', '.join(_TRANSFORM_SUFFIXES)})."
             )
-    data = img.as_tensor() if label else img.as_tensor().to(torch.float32)
-    warped = resample_world(
-        data, torch.as_tensor(img.affine, dtype=torch.float64), points, "nearest" if label else "bilinear"
-    )
-    return write_image(out, warped, ref_affine, overwrite=overwrite)
+    return write_image(out, sample_at_points(img, points, label), ref_affine, overwrite=overwrite)
 
 
 def jacobian_summary(
@@ -617,16 +606,10 @@ def jacobian_summary(
         values = values[m > 0]
         if values.numel() == 0:
             raise ValueError(f"{caller}: the mask {os.fspath(mask)!r} selects no voxel.")
-    folds = values <= 0
     return {
         "field": os.path.abspath(path),
         "voxels": int(values.numel()),
-        "min": float(values.min()),
-        "max": float(values.max()),
-        "mean": float(values.mean()),
-        "folds": int(folds.sum()),
-        "fold_fraction": float(folds.double().mean()),
-        "folds_mean_abs_det": float(values[folds].abs().mean()) if bool(folds.any()) else 0.0,
+        **determinant_summary(values),
         "fraction_below_0.5": float((values < 0.5).double().mean()),
         "fraction_above_2": float((values > 2).double().mean()),
         **({"output": os.path.abspath(os.fspath(output))} if output is not None else {}),

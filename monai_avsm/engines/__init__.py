@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .finetune import cosine_stage_lambda, load_pretrained, training_pairs
 from .inferers import RefineInferer
-from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name
+from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name, sample_at_points
 from .results import write_pair_outputs
 from .utils import (
     PreparePairBatch,
@@ -42,6 +42,7 @@ __all__ = [
     "load_native",
     "pair_geometry",
     "pair_name",
+    "sample_at_points",
     "write_pair_outputs",
     "load_pretrained",
     "training_pairs",

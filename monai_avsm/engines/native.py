@@ -29,6 +29,7 @@ from monai.data import MetaTensor
 from monai.transforms import LoadImage
 
 from monai_avsm.functional.world import (
+    apply_affine_points,
     map_to_world_points,
     resample_world,
     theta_to_world_affine,
@@ -36,7 +37,7 @@ from monai_avsm.functional.world import (
     world_displacement,
 )
 
-__all__ = ["PairGeometry", "pair_geometry", "load_native", "NativeResampler", "pair_name"]
+__all__ = ["PairGeometry", "pair_geometry", "load_native", "sample_at_points", "NativeResampler", "pair_name"]
 
 
 class PairGeometry(dict):
@@ -128,6 +129,18 @@ def load_native(path: str, label: bool = False) -> MetaTensor:
     return img
 
 
+def sample_at_points(
+    image: MetaTensor, points: torch.Tensor, label: bool = False, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """An image read from its file (:func:`load_native`) sampled at world points ``(D, *S)`` (RAS mm): linearly as
+    float32, or a label map with nearest neighbour (values kept). Computed on ``device`` (default: the image's)."""
+    data = image.as_tensor() if device is None else image.as_tensor().to(device)
+    affine = torch.as_tensor(image.affine, dtype=torch.float64)
+    if label:
+        return resample_world(data, affine, points, mode="nearest")
+    return resample_world(data.to(torch.float32), affine, points, mode="bilinear")
+
+
 class NativeResampler:
     """Bring the network's result for one pair onto the fixed image's native grid.
 
@@ -159,10 +172,7 @@ class NativeResampler:
 
     def affine_points(self, theta: torch.Tensor) -> torch.Tensor:
         """World points of the affine part alone: ``T p`` with the exact world matrix (no map sampling)."""
-        t = self.world_affine(theta).to(self.device)
-        p = self.identity_points()
-        ndim = p.shape[0]
-        return torch.einsum("ij,j...->i...", t[:ndim, :ndim], p) + t[:ndim, ndim].reshape(-1, *([1] * ndim))
+        return apply_affine_points(self.world_affine(theta), self.identity_points())
 
     def world_affine(self, theta: torch.Tensor) -> torch.Tensor:
         """RAS world matrix (fixed world point -> moving world point) of the affine part ``theta`` (D, D+1)."""
@@ -189,9 +199,4 @@ class NativeResampler:
     def warp(self, points: torch.Tensor, label: bool = False) -> torch.Tensor | None:
         """The moving image (linear) or label (nearest) from its file, sampled at ``points``."""
         img = self.moving(label)
-        if img is None:
-            return None
-        data = img.as_tensor().to(self.device)
-        aff = torch.as_tensor(img.affine, dtype=torch.float64)
-        mode = "nearest" if label else "bilinear"
-        return resample_world(data if label else data.to(torch.float32), aff, points, mode=mode)
+        return None if img is None else sample_at_points(img, points, label, self.device)

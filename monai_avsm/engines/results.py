@@ -49,18 +49,18 @@ from typing import Any
 import torch
 
 from monai_avsm.data.export import write_affine_transform, write_displacement_field, write_image, write_preview_png
-from monai_avsm.engines.native import NativeResampler, load_native
-from monai_avsm.functional.inverse import inverse_map, invert_velocities
+from monai_avsm.engines.native import NativeResampler, load_native, sample_at_points
+from monai_avsm.functional.inverse import inverse_map
 from monai_avsm.functional.world import (
+    apply_affine_points,
     map_to_world_points,
-    resample_world,
     voxel_world_points,
     world_displacement,
     world_jacobian_determinant,
 )
 from monai_avsm.metrics.inverse_consistency import compute_inverse_consistency
 
-__all__ = ["write_pair_outputs", "CONVENTIONS"]
+__all__ = ["write_pair_outputs", "determinant_summary", "CONVENTIONS"]
 
 #: how the written files are meant, recorded in every ``registration.json``
 CONVENTIONS = (
@@ -72,19 +72,23 @@ CONVENTIONS = (
 )
 
 
-def _apply_affine(T: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    ndim = points.shape[0]
-    T = T.to(points)
-    return torch.einsum("ij,j...->i...", T[:ndim, :ndim], points) + T[:ndim, ndim].reshape(-1, *([1] * ndim))
+def determinant_summary(det: torch.Tensor) -> dict[str, float | int]:
+    """``min``, ``max``, ``mean`` of Jacobian determinants (any shape) and the folds among them (det <= 0): their
+    number, fraction and mean absolute determinant (0 without folds)."""
+    folds = det <= 0
+    return {
+        "min": float(det.min()),
+        "max": float(det.max()),
+        "mean": float(det.mean()),
+        "folds": int(folds.sum()),
+        "fold_fraction": float(folds.double().mean()),
+        "folds_mean_abs_det": float(det[folds].abs().mean()) if bool(folds.any()) else 0.0,
+    }
 
 
 def _sample_file(file: str, points: torch.Tensor, label: bool = False) -> torch.Tensor:
     """The image (linear) or label (nearest) of ``file`` sampled at world points (RAS)."""
-    img = load_native(file, label=label)
-    data = img.as_tensor() if label else img.as_tensor().to(torch.float32)
-    return resample_world(
-        data, torch.as_tensor(img.affine, dtype=torch.float64), points, "nearest" if label else "bilinear"
-    )
+    return sample_at_points(load_native(file, label=label), points, label)
 
 
 def write_pair_outputs(
@@ -151,7 +155,10 @@ def write_pair_outputs(
             path("displacement_field.nii.gz"), r.displacement(points), native, overwrite=overwrite
         )
         files["deformable_field"] = write_displacement_field(
-            path("deformable_field.nii.gz"), r.displacement(_apply_affine(T_inv, points)), native, overwrite=overwrite
+            path("deformable_field.nii.gz"),
+            r.displacement(apply_affine_points(T_inv, points)),
+            native,
+            overwrite=overwrite,
         )
     if affine:
         for ext in (".tfm", ".mat"):
@@ -162,16 +169,7 @@ def write_pair_outputs(
         files["jacobian_determinant"] = write_image(
             path("jacobian_determinant.nii.gz"), det.to(torch.float32), native, overwrite=overwrite
         )
-        folds = det <= 0
-        record["jacobian"] = {
-            "grid": "fixed native",
-            "min": float(det.min()),
-            "max": float(det.max()),
-            "mean": float(det.mean()),
-            "folds": int(folds.sum()),
-            "fold_fraction": float(folds.float().mean()),
-            "folds_mean_abs_det": float(det[folds].abs().mean()) if bool(folds.any()) else 0.0,
-        }
+        record["jacobian"] = {"grid": "fixed native", **determinant_summary(det)}
     if inverse:
         velocities = [v[index : index + 1].detach() for v in (pred.get("velocities") or [])]
         if velocities and integrator is None:
@@ -180,13 +178,8 @@ def write_pair_outputs(
                 "(net.vsvf_net.warp.integrator) to write the inverse, or inverse=False."
             )
         single = {"map": phi, "affine": theta, "velocities": velocities}
-        with torch.no_grad():
-            psi = inverse_map(single, integrator)  # moving working grid -> fixed working positions
-            d_inv = (
-                invert_velocities(velocities, integrator, g["fixed_shape"])
-                if velocities
-                else None  # identity deformable part
-            )
+        with torch.no_grad():  # psi: moving working grid -> fixed working positions; d_inv None: identity
+            psi, d_inv = inverse_map(single, integrator, return_deformable=True)
         ic = compute_inverse_consistency(
             phi.to(torch.float64), psi.to(torch.float64), g["fixed_affine"], g["moving_affine"], inverse_margin
         )

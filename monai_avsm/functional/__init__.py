@@ -51,6 +51,7 @@ from .smoothing import (
     smooth_fft,
 )
 from .world import (
+    apply_affine_points,
     map_to_world_points,
     normalized_to_world,
     ras_to_lps_affine,
@@ -117,5 +118,6 @@ __all__ = [
     "voxel_world_points",
     "world_displacement",
     "world_jacobian_determinant",
+    "apply_affine_points",
     "world_to_normalized",
 ]

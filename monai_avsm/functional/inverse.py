@@ -111,7 +111,8 @@ def compose_with_affine(phi: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
 def inverse_map(
     net_output: dict,
     integrator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-) -> torch.Tensor:
+    return_deformable: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
     r"""The inverse of an ``AVSMNet`` (or refined) result, on the moving working grid (module docstring).
 
     Args:
@@ -120,10 +121,13 @@ def inverse_map(
             when it has vSVF steps, ``"velocities"``.
         integrator: the forward pass's map integrator (``net.vsvf_net.warp.integrator``); required when the result
             has velocities.
+        return_deformable: also return the inverse of the vSVF steps alone (:func:`invert_velocities` on the working
+            grid; ``None`` for an affine-only result), computed once for both.
 
     Returns:
         :math:`\Phi` ``(B, D, *S)`` (``MapSpace.NORMALIZED``): for a moving voxel :math:`y`, the fixed-grid point
-        it corresponds to, so that ``warp_image(fixed, inverse_map(out))`` is the fixed image on the moving grid.
+        it corresponds to, so that ``warp_image(fixed, inverse_map(out))`` is the fixed image on the moving grid;
+        with ``return_deformable``, the pair ``(map, deformable inverse or None)``.
 
     Raises:
         KeyError: no ``"map"`` or ``"affine"``; TypeError: velocities without an integrator.
@@ -139,11 +143,13 @@ def inverse_map(
     theta_inv = torch.cat([A_inv, b_inv.unsqueeze(-1)], dim=-1).to(theta.dtype)
     velocities = net_output.get("velocities") or []
     if len(velocities) == 0:
-        return affine_to_map(*affine_from_theta(theta_inv), shape)
-    if integrator is None:
-        raise TypeError(
-            "inverse_map: the result has vSVF velocities; pass the 'integrator' of the forward pass "
-            "(net.vsvf_net.warp.integrator)."
-        )
-    d_inv = invert_velocities(velocities, integrator, shape)
-    return compose_with_affine(d_inv, theta_inv)
+        psi, d_inv = affine_to_map(*affine_from_theta(theta_inv), shape), None
+    else:
+        if integrator is None:
+            raise TypeError(
+                "inverse_map: the result has vSVF velocities; pass the 'integrator' of the forward pass "
+                "(net.vsvf_net.warp.integrator)."
+            )
+        d_inv = invert_velocities(velocities, integrator, shape)
+        psi = compose_with_affine(d_inv, theta_inv)
+    return (psi, d_inv) if return_deformable else psi

@@ -57,6 +57,7 @@ __all__ = [
     "ras_to_lps_affine",
     "ras_to_lps_vectors",
     "world_jacobian_determinant",
+    "apply_affine_points",
 ]
 
 _EXTRAPOLATIONS = ("displacement", "linear")
@@ -103,9 +104,11 @@ def _plain(x: torch.Tensor) -> torch.Tensor:
     return x.as_tensor() if hasattr(x, "as_tensor") else x
 
 
-def _apply(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Homogeneous ``(D + 1, D + 1)`` matrix applied to points ``(D, *S)`` (channel = coordinate)."""
+def apply_affine_points(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Homogeneous ``(D + 1, D + 1)`` matrix applied to points ``(D, *S)`` (channel = coordinate), in the points'
+    dtype and on their device: ``M[:D, :D] p + M[:D, D]``."""
     ndim = points.shape[0]
+    matrix = matrix.to(points)
     out = torch.einsum("ij,j...->i...", matrix[:ndim, :ndim], points)
     return out + matrix[:ndim, ndim].reshape(ndim, *([1] * (points.ndim - 1)))
 
@@ -171,7 +174,7 @@ def voxel_world_points(affine, spatial_shape: Sequence[int]) -> torch.Tensor:
     r"""World coordinates ``affine @ (j, 1)`` of every voxel ``j`` of a grid, ``(D, *spatial_shape)`` float64."""
     a = _as_affine(affine, None, "affine", "voxel_world_points")
     shape = _as_shape(spatial_shape, a.shape[0] - 1, "spatial_shape", "voxel_world_points")
-    return _apply(a, _index_grid(shape, 0, shape[0], a.device))
+    return apply_affine_points(a, _index_grid(shape, 0, shape[0], a.device))
 
 
 def _jacobian_normalized(phi: torch.Tensor) -> torch.Tensor:
@@ -254,7 +257,7 @@ def map_to_world_points(
                 f"{caller}: without 'target_affine' the target is the fixed working grid {fixed_shape}, "
                 f"got 'target_shape' {tuple(target_shape)}."
             )
-        return _apply(w_moving, phi)
+        return apply_affine_points(w_moving, phi)
     if target_shape is None:
         raise ValueError(f"{caller}: 'target_shape' is required with 'target_affine'.")
     target = _as_affine(target_affine, ndim, "target_affine", caller, device)
@@ -265,7 +268,7 @@ def map_to_world_points(
     jac = _jacobian_normalized(phi) if extrapolation == "linear" else None
     out = torch.empty((ndim, *target_shape), dtype=torch.float64, device=device)
     for start, stop in _slabs(target_shape, ndim):
-        u = _apply(to_fixed, _index_grid(target_shape, start, stop, device))  # (D, *slab)
+        u = apply_affine_points(to_fixed, _index_grid(target_shape, start, stop, device))  # (D, *slab)
         u_in = u.clamp(-1.0, 1.0)
         grid = map_to_grid(u_in.unsqueeze(0))
         d = F.grid_sample(disp, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
@@ -278,7 +281,7 @@ def map_to_world_points(
                 j = F.grid_sample(jac, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
                 j = j.reshape(ndim, ndim, *j.shape[1:])
                 v = v + torch.einsum("ca...,a...->c...", j, outside)
-        out[:, start:stop] = _apply(w_moving, v)
+        out[:, start:stop] = apply_affine_points(w_moving, v)
     return out
 
 
@@ -296,7 +299,7 @@ def world_displacement(points: torch.Tensor, target_affine) -> torch.Tensor:
     points = _plain(points)
     target = _as_affine(target_affine, points.shape[0], "target_affine", caller, points.device)
     shape = tuple(points.shape[1:])
-    return points.to(torch.float64) - _apply(target, _index_grid(shape, 0, shape[0], points.device))
+    return points.to(torch.float64) - apply_affine_points(target, _index_grid(shape, 0, shape[0], points.device))
 
 
 def resample_world(
@@ -343,7 +346,7 @@ def resample_world(
     out_shape = tuple(points.shape[1:])
     out = torch.empty((image.shape[0], *out_shape), dtype=work, device=device)
     for start, stop in _slabs(out_shape, image.shape[0] + ndim):
-        u = _apply(to_index, points[:, start:stop].to(device=device, dtype=torch.float64))
+        u = apply_affine_points(to_index, points[:, start:stop].to(device=device, dtype=torch.float64))
         grid = map_to_grid(u.unsqueeze(0)).to(work)
         out[:, start:stop] = F.grid_sample(src, grid, mode=mode, padding_mode="zeros", align_corners=True)[0]
     out = out + padding

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from .registration import RegistrationEvaluation, RegistrationWriter, dice_per_label
+from .registration import RegistrationEvaluation, RegistrationWriter, dice_per_label, stage_dice
 from .schedule import EpochScheduleHandler, LossWeightScheduleHandler
 from .stage import NonFiniteLossError, StopOnNaNLoss, TrainingStageHandler
 
@@ -25,4 +25,5 @@ __all__ = [
     "RegistrationWriter",
     "RegistrationEvaluation",
     "dice_per_label",
+    "stage_dice",
 ]

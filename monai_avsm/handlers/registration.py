@@ -54,7 +54,7 @@ else:
         "ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine", as_type="decorator"
     )
 
-__all__ = ["RegistrationWriter", "RegistrationEvaluation", "dice_per_label"]
+__all__ = ["RegistrationWriter", "RegistrationEvaluation", "dice_per_label", "stage_dice"]
 
 
 def _unique_folder(root: str, name: str) -> str:
@@ -158,6 +158,21 @@ def dice_per_label(pred_label: torch.Tensor, target_label: torch.Tensor, num_cla
 _STAGES = ("identity", "affine", "avsm")
 
 
+def stage_dice(
+    resampler: NativeResampler, pred: dict, index: int, fixed_label: torch.Tensor, num_classes: int
+) -> dict[str, list[float]]:
+    """Dice per foreground label of the moving label (from its file) against ``fixed_label`` on the fixed native grid,
+    before registration (``"identity"``), after the affine part (``"affine"``) and after AVSM (``"avsm"``), for item
+    ``index`` of the network's output ``pred``."""
+    r = resampler
+    points = {
+        "identity": r.identity_points(),
+        "affine": r.affine_points(pred["affine"][index].detach().cpu()),
+        "avsm": r.points(pred["map"][index].detach()),
+    }
+    return {stage: dice_per_label(r.warp(points[stage], label=True), fixed_label, num_classes) for stage in _STAGES}
+
+
 class RegistrationEvaluation:
     """Evaluate every pair (see the module docstring) and write ``metrics.csv``, ``summary.json``, ``dice.png`` (box
     plot of the mean Dice per stage, like the paper's Fig. 5) and ``dice_per_label.png`` into ``output_dir``.
@@ -242,13 +257,7 @@ class RegistrationEvaluation:
             )
         fixed_label = fixed_label.as_tensor()
         row: dict[str, Any] = {"pair": pair_name(g, index), "moving": g["moving_file"], "fixed": g["fixed_file"]}
-        points = {
-            "identity": r.identity_points(),
-            "affine": r.affine_points(pred["affine"][index].detach().cpu()),
-            "avsm": r.points(pred["map"][index].detach()),
-        }
-        for stage in _STAGES:
-            dice = dice_per_label(r.warp(points[stage], label=True), fixed_label, self.num_classes)
+        for stage, dice in stage_dice(r, pred, index, fixed_label, self.num_classes).items():
             row[f"dice_{stage}"] = float(torch.tensor(dice).nanmean())
             for name, d in zip(self.label_names, dice):
                 row[f"dice_{stage}_{name}"] = d

@@ -23,6 +23,7 @@ from parameterized import parameterized
 
 from monai_avsm.functional.lncc import default_lncc_settings, mk_lncc
 from monai_avsm.losses import MKLNCCLoss
+from tests.utils import correlated_pair as _pair
 
 
 def _per_axis(v, n):
@@ -65,13 +66,6 @@ def conv_mk_lncc(p, t, kernels, weights, strides, dilations, dr=1e-5):
         ncc2 = cross * cross / ((sii - si * si / vol) * (stt - st * st / vol) + dr)
         loss = loss + w * (1.0 - ncc2.flatten(1).mean(1))
     return loss
-
-
-def _pair(shape, seed=0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    p = torch.rand(shape, dtype=dtype, generator=g) * 3.0 + 2.0
-    t = 0.7 * p + torch.rand(shape, dtype=dtype, generator=g)
-    return p, t
 
 
 REFERENCE_CASES = [

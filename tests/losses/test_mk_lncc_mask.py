@@ -23,6 +23,7 @@ from parameterized import parameterized
 
 from monai_avsm.functional.lncc import global_ncc, mk_lncc
 from monai_avsm.losses import GlobalNCCLoss, MKLNCCLoss
+from tests.utils import correlated_pair as _pair
 
 
 def _per_axis(v, n):
@@ -54,13 +55,6 @@ def brute_force_masked_mk_lncc(p, t, m, kernels, weights, strides, dilations, fr
                     total += float((cross * cross + nr) / ((i * i).sum() * (j * j).sum() + dr))
             loss[bi] += w * (1.0 - total / (c * windows))
     return loss
-
-
-def _pair(shape, seed=0, dtype=torch.float64):
-    g = torch.Generator().manual_seed(seed)
-    p = torch.rand(shape, dtype=dtype, generator=g) * 3.0 + 2.0
-    t = 0.7 * p + torch.rand(shape, dtype=dtype, generator=g)
-    return p, t
 
 
 def _random_mask(shape, seed=0, p=0.7):
