@@ -18,27 +18,42 @@ coordinate conventions used everywhere.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING
 
-# the subpackages, so that ``import monai_avsm`` is enough for ``$monai_avsm.losses.MKLNCCLoss(...)`` in bundle configs
-from . import (  # noqa: E402
-    apps,  # noqa: E402  (after the others: it uses them)
-    data,
-    engines,
-    functional,
-    handlers,
-    losses,
-    metrics,
-    networks,
-    optimization,
-    transforms,
-    utils,
+from ._version import __version__
+from .utils.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+    from . import apps, data, engines, functional, handlers, losses, metrics, networks, optimization, transforms, utils
+    from .apps import apply_transforms, jacobian_summary, register, register_pairs
+
+# ``import monai_avsm`` imports no torch and no MONAI: the subpackages (and ``register`` ...) are imported on first
+# use, so ``$import monai_avsm`` and then ``$monai_avsm.losses.MKLNCCLoss(...)`` in a bundle config work as before
+_EXPORTS = {
+    "register": ".apps",
+    "apply_transforms": ".apps",
+    "jacobian_summary": ".apps",
+    "register_pairs": ".apps",
+}
+_SUBMODULES = (
+    "apps",
+    "data",
+    "engines",
+    "functional",
+    "handlers",
+    "losses",
+    "metrics",
+    "networks",
+    "optimization",
+    "transforms",
+    "utils",
 )
-from .apps import apply_transforms, jacobian_summary, register  # noqa: E402
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "__version__",
     "register",
+    "register_pairs",
     "apply_transforms",
     "jacobian_summary",
     "apps",

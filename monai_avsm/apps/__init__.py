@@ -8,11 +8,41 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Applications on top of the networks and workflows: one-pair registration (:func:`register`), applying written
-transforms (:func:`apply_transforms`), Jacobian summaries, and the ``monai-avsm`` command line (:mod:`.cli`)."""
+"""Applications on top of the networks and workflows: one-pair and batch registration (:func:`register`,
+:func:`register_pairs`, in :mod:`.registration`), the shipped bundle (:mod:`.bundle`), applying written transforms
+(:func:`apply_transforms`, :mod:`.apply`), Jacobian summaries (:mod:`.jacobian`), and the ``monai-avsm`` command
+line (:mod:`.cli`). Imported on first use (``import monai_avsm.apps`` imports nothing heavy)."""
 
 from __future__ import annotations
 
-from .register import apply_transforms, default_bundle_dir, jacobian_summary, load_bundle_network, register
+from typing import TYPE_CHECKING
 
-__all__ = ["register", "apply_transforms", "jacobian_summary", "load_bundle_network", "default_bundle_dir"]
+from monai_avsm.utils.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+    from .apply import apply_transforms
+    from .bundle import default_bundle_dir, load_bundle_network, load_inference_network
+    from .jacobian import jacobian_summary
+    from .registration import register, register_pairs
+
+_EXPORTS = {
+    "register": ".registration",
+    "register_pairs": ".registration",
+    "apply_transforms": ".apply",
+    "jacobian_summary": ".jacobian",
+    "load_bundle_network": ".bundle",
+    "load_inference_network": ".bundle",
+    "default_bundle_dir": ".bundle",
+}
+_SUBMODULES = ("apply", "bundle", "cli", "jacobian", "registration")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
+
+__all__ = [
+    "register",
+    "register_pairs",
+    "apply_transforms",
+    "jacobian_summary",
+    "load_bundle_network",
+    "load_inference_network",
+    "default_bundle_dir",
+]

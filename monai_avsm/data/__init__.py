@@ -16,17 +16,47 @@ of the ``demo`` extra) and the OAI check (``monai_avsm.data.oai``) are command-l
 
 from __future__ import annotations
 
-from .datalist import (
-    check_subject_split,
-    cross_subject_pairs,
-    load_pair_datalist,
-    longitudinal_pairs,
-    self_pairs,
-    split_pairs,
-    split_subjects,
-    write_datalist,
-)
-from .loading import SUPPORTED_FORMATS, CheckPaird, LoadPairImaged, StoreGeometryd, pair_loading_transforms
+from typing import TYPE_CHECKING
+
+from monai_avsm.utils.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+    from .datalist import (
+        check_subject_split,
+        cross_subject_pairs,
+        load_pair_datalist,
+        longitudinal_pairs,
+        self_pairs,
+        split_pairs,
+        split_subjects,
+        write_datalist,
+    )
+    from .loading import SUPPORTED_FORMATS, CheckPaird, LoadPairImaged, StoreGeometryd, pair_loading_transforms
+    from .oai import check_oai_dataset, load_oai_config
+    from .sample import build_sample_dataset
+
+# the modules with a command line (sample, oai) are imported on first use too, so that ``python -m
+# monai_avsm.data.sample`` does not find them imported already (runpy warns about that)
+_EXPORTS = {
+    "check_subject_split": ".datalist",
+    "cross_subject_pairs": ".datalist",
+    "load_pair_datalist": ".datalist",
+    "longitudinal_pairs": ".datalist",
+    "self_pairs": ".datalist",
+    "split_pairs": ".datalist",
+    "split_subjects": ".datalist",
+    "write_datalist": ".datalist",
+    "SUPPORTED_FORMATS": ".loading",
+    "CheckPaird": ".loading",
+    "LoadPairImaged": ".loading",
+    "StoreGeometryd": ".loading",
+    "pair_loading_transforms": ".loading",
+    "build_sample_dataset": ".sample",
+    "check_oai_dataset": ".oai",
+    "load_oai_config": ".oai",
+}
+_SUBMODULES = ("datalist", "export", "loading", "oai", "sample")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "SUPPORTED_FORMATS",
@@ -46,17 +76,3 @@ __all__ = [
     "split_subjects",
     "write_datalist",
 ]
-
-
-def __getattr__(name: str):
-    # the modules with a command line are imported on first use, so that ``python -m monai_avsm.data.sample`` (or
-    # ``.oai``) does not find them imported already (runpy warns about that)
-    if name == "build_sample_dataset":
-        from .sample import build_sample_dataset
-
-        return build_sample_dataset
-    if name in ("check_oai_dataset", "load_oai_config"):
-        from . import oai
-
-        return getattr(oai, name)
-    raise AttributeError(f"module 'monai_avsm.data' has no attribute {name!r}")

@@ -105,7 +105,11 @@ def _itk_geometry(affine_ras: np.ndarray, caller: str) -> tuple[list[float], lis
 
 
 def write_displacement_field(
-    path: str | os.PathLike, disp_ras: torch.Tensor | np.ndarray, target_affine: Any, overwrite: bool = False
+    path: str | os.PathLike,
+    disp_ras: torch.Tensor | np.ndarray,
+    target_affine: Any,
+    overwrite: bool = False,
+    compress_level: int = 1,
 ) -> str:
     r"""Write a world displacement field as an ITK/ANTs/Slicer warp (vector image, LPS vectors and geometry).
 
@@ -116,17 +120,18 @@ def write_displacement_field(
     to ITK is ``d`` transposed to ``(k, j, i, component)``.
 
     Args:
-        path: output file; ``.nii.gz``/``.nii`` for ANTs (also ``.nrrd``, ``.mha`` for ITK and Slicer).
+        path: output file; ``.nii.gz``/``.nii`` for ANTs, written with nibabel exactly as ITK writes a vector image
+            (also ``.nrrd``, ``.mha`` through ITK, for ITK and Slicer).
         disp_ras: ``(D, *S)`` or ``(1, D, *S)``, ``D`` in (2, 3), RAS mm.
         target_affine: voxel -> RAS matrix ``(D + 1, D + 1)`` of the grid ``S`` (orthogonal axes).
         overwrite: replace an existing file.
+        compress_level: gzip level of a ``.nii.gz`` file (1: fastest; gzip of float32 vectors saves only ~10 %, so
+            ``.nii`` is the fast choice).
 
     Returns:
         the path written.
     """
     caller = "write_displacement_field"
-    import itk
-
     d = _to_numpy(disp_ras, "disp_ras", caller)
     if d.ndim in (4, 5) and d.shape[0] == 1:
         d = d[0]
@@ -138,15 +143,49 @@ def write_displacement_field(
     affine = _affine_np(target_affine, "target_affine", caller, ndim)
     origin, spacing, direction = _itk_geometry(affine, caller)
     path = _prepare_path(path, overwrite, caller)
-    d = d.astype(np.float64).copy()
+    d = d.astype(np.float32)  # a copy
     d[:2] *= -1.0  # RAS -> LPS vectors
-    arr = np.ascontiguousarray(np.transpose(d, (*range(ndim, 0, -1), 0)).astype(np.float32))  # (k, j, i, c)
+    if path.lower().endswith((".nii", ".nii.gz")):
+        _write_nifti_vectors(path, d, affine, compress_level)
+        return path
+    import itk  # other formats (.nrrd, .mha) through ITK, imported only for them
+
+    arr = np.ascontiguousarray(np.transpose(d, (*range(ndim, 0, -1), 0)))  # (k, j, i, c)
     image = itk.image_from_array(arr, ttype=itk.Image[itk.Vector[itk.F, ndim], ndim])
     image.SetOrigin(origin)
     image.SetSpacing(spacing)
     image.SetDirection(itk.matrix_from_array(np.ascontiguousarray(direction)))
     itk.imwrite(image, path)
     return path
+
+
+def _write_nifti_vectors(path: str, d_lps: np.ndarray, affine_ras: np.ndarray, compress_level: int) -> None:
+    """The NIfTI file ITK's writer makes for a vector image (checked against it): 5D array ``(X, Y, Z, 1, D)`` (a 2D
+    field: ``(X, Y, 1, 1, 2)``), intent ``NIFTI_INTENT_VECTOR``, LPS components, qform and sform from the grid."""
+    import nibabel as nib
+    from nibabel.openers import Opener
+
+    ndim = d_lps.shape[0]
+    data = np.moveaxis(d_lps, 0, -1)  # (i, j, k, c)
+    if ndim == 2:
+        data = data[:, :, None, None, :]
+        a4 = np.eye(4)
+        a4[:2, :2], a4[:2, 3] = affine_ras[:2, :2], affine_ras[:2, 2]
+        affine_ras = a4
+    else:
+        data = data[:, :, :, None, :]
+    image = nib.Nifti1Image(np.ascontiguousarray(data, dtype=np.float32), affine_ras)
+    image.header.set_intent("vector")
+    image.set_qform(affine_ras, code=1)
+    image.set_sform(affine_ras, code=1)
+    image.header.set_xyzt_units("mm", "sec")  # as ITK
+    image.header["pixdim"][4:] = 0.0
+    previous = Opener.default_compresslevel
+    Opener.default_compresslevel = int(compress_level)
+    try:
+        nib.save(image, path)
+    finally:
+        Opener.default_compresslevel = previous
 
 
 def read_displacement_field(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,11 +198,13 @@ def read_displacement_field(path: str | os.PathLike) -> tuple[torch.Tensor, torc
         FileNotFoundError: no such file; ValueError: the file is not a vector image with one component per axis.
     """
     caller = "read_displacement_field"
-    import itk
-
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{caller}: 'path' {path!r} does not exist.")
+    if path.lower().endswith((".nii", ".nii.gz")):
+        return _read_nifti_vectors(path, caller)
+    import itk
+
     try:
         image = itk.imread(path)
     except Exception as e:
@@ -183,6 +224,34 @@ def read_displacement_field(path: str | os.PathLike) -> tuple[torch.Tensor, torc
     lps[:ndim, :ndim] = direction * spacing
     lps[:ndim, ndim] = np.asarray(image.GetOrigin(), dtype=np.float64)
     affine = np.diag([-1.0, -1.0] + [1.0] * (ndim - 1)) @ lps
+    return torch.as_tensor(d), torch.as_tensor(affine)
+
+
+def _read_nifti_vectors(path: str, caller: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A NIfTI vector image (ITK/ANTs layout ``(X, Y, Z, 1, D)``, LPS components) with nibabel."""
+    import nibabel as nib
+
+    try:
+        image = nib.load(path)
+        arr = np.asarray(image.dataobj, dtype=np.float64)
+    except Exception as e:
+        raise ValueError(f"{caller}: cannot read {path!r} as an image: {e}") from e
+    shape = arr.shape
+    if len(shape) == 5 and shape[3] == 1 and shape[4] in (2, 3):
+        ndim = shape[4]
+        arr = arr[:, :, :, 0, :] if ndim == 3 else arr[:, :, 0, 0, :]
+    else:
+        raise ValueError(
+            f"{caller}: {path!r} must be a displacement field (a NIfTI vector image of shape (X, Y, Z, 1, 3) or "
+            f"(X, Y, 1, 1, 2), as ITK and ANTs write them), got array shape {shape}."
+        )
+    d = np.moveaxis(arr, -1, 0).copy()  # (c, i, j[, k])
+    d[:2] *= -1.0  # LPS -> RAS vectors
+    affine = np.asarray(image.affine, dtype=np.float64)
+    if ndim == 2:
+        a = np.eye(3)
+        a[:2, :2], a[:2, 2] = affine[:2, :2], affine[:2, 3]
+        affine = a
     return torch.as_tensor(d), torch.as_tensor(affine)
 
 
@@ -357,6 +426,16 @@ def _slices(shape: Sequence[int]) -> list[tuple[tuple, int, int, str]]:
     return out
 
 
+def _display_order(affine: np.ndarray, ndim: int):
+    """Flips and axis order that show a grid in RAS voxel order (``nibabel.orientations``)."""
+    import nibabel.orientations as nio
+
+    ornt = nio.ornt_transform(nio.io_orientation(affine), nio.axcodes2ornt("RAS"[:ndim]))
+    flips = tuple(ax for ax, f in enumerate(ornt[:, 1]) if f == -1)
+    perm = tuple(int(i) for i in np.argsort(ornt[:, 0]))
+    return flips, perm
+
+
 def write_preview_png(
     path: str | os.PathLike,
     fixed: torch.Tensor | np.ndarray,
@@ -365,23 +444,33 @@ def write_preview_png(
     moving: torch.Tensor | np.ndarray | None = None,
     overwrite: bool = False,
     dpi: int = 100,
+    contours: torch.Tensor | np.ndarray | None = None,
+    spacing: Sequence[float] | None = None,
+    affine: Any = None,
 ) -> str:
     r"""A PNG to check a registration by eye: middle slices of every axis (one row each; one row in 2D).
 
     Columns: [moving |] fixed | warped | checkerboard of fixed and warped | [deformed grid]. The deformed grid is
     drawn as contour lines of the map's two in-plane coordinates ``phi_b``, ``phi_c`` (the moving grid's lines pulled
-    back onto the fixed grid; straight lines for the identity). Slices are shown with the first in-plane tensor axis
-    horizontal and the second vertical, upwards (for RAS working grids: R/A/S to the right and up); with a MONAI
-    ``MetaTensor`` ``fixed`` the aspect ratio follows its voxel spacing. Grey levels are shared by every image, from
-    the 1st and 99th percentiles of ``fixed``.
+    back onto the fixed grid; straight lines for the identity). With ``contours`` (a label map on the same grid, e.g.
+    the fixed label) the label boundaries are drawn in colour over the fixed and the warped image. Grey levels are
+    shared by every image, from the 1st and 99th percentiles of ``fixed``.
+
+    Orientation: with ``affine`` (the grid's voxel -> RAS matrix) the slices are shown in RAS order whatever the
+    file's voxel order (R, A, S to the right and up); without it the first in-plane tensor axis is horizontal and
+    the second vertical, upwards. The aspect ratio follows ``spacing`` (or the affine's, or a MONAI ``MetaTensor``
+    ``fixed``'s).
 
     Args:
         path: output ``.png``.
-        fixed, warped: ``(1, *S)`` or ``(1, 1, *S)`` on the same (working) grid.
+        fixed, warped: ``(1, *S)`` or ``(1, 1, *S)`` on the same grid.
         phi: optional map ``(D, *S)`` or ``(1, D, *S)`` on that grid (``MapSpace.NORMALIZED``).
         moving: optional moving image on that grid (e.g. resampled to it), shown first.
         overwrite: replace an existing file.
         dpi: resolution (each panel is 3 x 3 inches).
+        contours: optional label map ``(1, *S)`` whose boundaries are drawn.
+        spacing: voxel size per tensor axis (mm).
+        affine: voxel -> RAS matrix of the grid, for the display orientation and the spacing.
 
     Raises:
         ImportError: when matplotlib is not installed.
@@ -400,6 +489,9 @@ def write_preview_png(
     m = None if moving is None else _spatial(moving, "moving", caller)
     if m is not None and m.shape != f.shape:
         raise ValueError(f"{caller}: 'moving' must have the spatial shape of 'fixed' {f.shape}, got {m.shape}.")
+    lab = None if contours is None else _spatial(contours, "contours", caller)
+    if lab is not None and lab.shape != f.shape:
+        raise ValueError(f"{caller}: 'contours' must have the spatial shape of 'fixed' {f.shape}, got {lab.shape}.")
     ndim = f.ndim
     p = None
     if phi is not None:
@@ -410,14 +502,27 @@ def write_preview_png(
             raise ValueError(f"{caller}: 'phi' must have shape (1, {ndim}, *S) with S = {f.shape}, got {p.shape}.")
     if not str(os.fspath(path)).lower().endswith(".png"):
         raise ValueError(f"{caller}: 'path' must end with .png, got {os.fspath(path)!r}.")
-    spacing = np.ones(ndim)
-    aff = getattr(fixed, "affine", None)
+    sp = np.ones(ndim)
+    aff = affine if affine is not None else getattr(fixed, "affine", None)
+    a = None
     if aff is not None:
         try:
-            a = _affine_np(aff, "fixed.affine", caller, ndim)
-            spacing = np.sqrt((a[:ndim, :ndim] ** 2).sum(axis=0))
+            a = _affine_np(aff, "affine", caller, ndim)
+            sp = np.sqrt((a[:ndim, :ndim] ** 2).sum(axis=0))
         except ValueError:
-            pass
+            a = None
+    if spacing is not None:
+        sp = np.asarray([float(v) for v in spacing], dtype=np.float64)
+    if affine is not None and a is not None:  # show the slices in RAS order
+        flips, perm = _display_order(a, ndim)
+
+        def order(x):
+            return None if x is None else np.transpose(np.flip(x, flips) if flips else x, perm)
+
+        f, w, m, lab = order(f), order(w), order(m), order(lab)
+        if p is not None:
+            p = np.stack([order(p[c]) for c in perm])
+        sp = sp[list(perm)]
     path = _prepare_path(path, overwrite, caller)
 
     finite = f[np.isfinite(f)]
@@ -425,7 +530,7 @@ def write_preview_png(
     vmax = vmax if vmax > vmin else vmin + 1.0
     titles = (
         (["moving"] if m is not None else [])
-        + ["fixed", "warped", "checkerboard"]
+        + ["fixed", "warped" + (" + fixed label" if lab is not None else ""), "checkerboard"]
         + (["grid"] if p is not None else [])
     )
     rows = _slices(f.shape)
@@ -437,7 +542,7 @@ def write_preview_png(
         ii, jj = np.meshgrid(np.arange(fs.shape[0]), np.arange(fs.shape[1]), indexing="ij")
         checker = np.where(((ii // tile) + (jj // tile)) % 2 == 0, fs, ws)
         panels = ([m[idx]] if m is not None else []) + [fs, ws, checker]
-        aspect = spacing[c] / spacing[b]
+        aspect = sp[c] / sp[b]
         for k, title in enumerate(titles):
             ax = fig.add_subplot(len(rows), len(titles), r * len(titles) + k + 1)
             ax.set_xticks([])
@@ -461,6 +566,14 @@ def write_preview_png(
                 ax.set_ylim(-0.5, fs.shape[1] - 0.5)
             else:
                 ax.imshow(panels[k].T, cmap="gray", vmin=vmin, vmax=vmax, origin="lower", aspect=aspect)
+                if lab is not None and title.startswith(("fixed", "warped")):
+                    ls = lab[idx]
+                    values = np.unique(ls)
+                    values = values[values != 0]
+                    if values.size:
+                        ax.contour(ls.T, levels=values - 0.5, cmap="autumn", linewidths=0.6, origin="lower", alpha=0.9)
+                ax.set_xlim(-0.5, fs.shape[0] - 0.5)
+                ax.set_ylim(-0.5, fs.shape[1] - 0.5)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=dpi)
     return path

@@ -61,7 +61,14 @@ from monai.transforms import (
     Spacingd,
 )
 
-__all__ = ["CheckPaird", "LoadPairImaged", "StoreGeometryd", "pair_loading_transforms", "SUPPORTED_FORMATS"]
+__all__ = [
+    "CheckPaird",
+    "LoadPairImaged",
+    "StoreGeometryd",
+    "pair_loading_transforms",
+    "working_grid_transforms",
+    "SUPPORTED_FORMATS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -424,9 +431,6 @@ def pair_loading_transforms(
     images = [moving_key, fixed_key]
     labels = [k for k in (moving_label_key, fixed_label_key) if k is not None]
     keys = images + labels
-    linear = "bilinear"  # grid_sample's linear mode (trilinear in 3D)
-    resize_linear = "trilinear" if spatial_dims == 3 else "bilinear"
-    modes = [linear] * len(images) + ["nearest"] * len(labels)
     pair_checks = dict(keys=images, label_keys=[moving_label_key, fixed_label_key], spatial_dims=spatial_dims)
 
     xforms: list = []
@@ -441,7 +445,50 @@ def pair_loading_transforms(
         EnsureChannelFirstd(keys=keys, allow_missing_keys=True),
         StoreGeometryd(keys=fixed_key),
     ]
+    xforms += working_grid_transforms(
+        moving_key,
+        fixed_key,
+        moving_label_key,
+        fixed_label_key,
+        spatial_size,
+        spacing,
+        axcodes,
+        spatial_dims,
+        None if intensity_percentiles is None else (lower, upper),
+        anti_aliasing,
+    )
+    xforms.append(EnsureTyped(keys=images, dtype=torch.float32))
+    if labels:
+        xforms.append(CastToTyped(keys=labels, dtype=label_dtype, allow_missing_keys=True))
+    if check:
+        xforms.append(CheckPaird(stage="grid", **pair_checks))
+    return Compose(xforms)
+
+
+def working_grid_transforms(
+    moving_key: str = "moving",
+    fixed_key: str = "fixed",
+    moving_label_key: str | None = "moving_label",
+    fixed_label_key: str | None = "fixed_label",
+    spatial_size: Sequence[int] | None = None,
+    spacing: Sequence[float] | None = None,
+    axcodes: str | None = "RAS",
+    spatial_dims: int = 3,
+    intensity_percentiles: tuple[float, float] | None = (0.1, 99.9),
+    anti_aliasing: bool = False,
+) -> list:
+    """The steps of :func:`pair_loading_transforms` after loading (intensity scaling, orientation, working grid) on
+    channel-first ``MetaTensor`` items, e.g. images already read into memory. Arguments as there, already checked
+    (``spacing`` a tuple per axis)."""
+    images = [moving_key, fixed_key]
+    labels = [k for k in (moving_label_key, fixed_label_key) if k is not None]
+    keys = images + labels
+    linear = "bilinear"  # grid_sample's linear mode (trilinear in 3D)
+    resize_linear = "trilinear" if spatial_dims == 3 else "bilinear"
+    modes = [linear] * len(images) + ["nearest"] * len(labels)
+    xforms: list = []
     if intensity_percentiles is not None:
+        lower, upper = intensity_percentiles
         xforms.append(
             ScaleIntensityRangePercentilesd(
                 keys=images, lower=lower, upper=upper, b_min=0.0, b_max=1.0, clip=True, dtype=np.float32
@@ -478,9 +525,4 @@ def pair_loading_transforms(
                 allow_missing_keys=True,
             )
         )
-    xforms.append(EnsureTyped(keys=images, dtype=torch.float32))
-    if labels:
-        xforms.append(CastToTyped(keys=labels, dtype=label_dtype, allow_missing_keys=True))
-    if check:
-        xforms.append(CheckPaird(stage="grid", **pair_checks))
-    return Compose(xforms)
+    return xforms

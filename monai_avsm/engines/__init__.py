@@ -12,20 +12,49 @@
 
 from __future__ import annotations
 
-from .finetune import cosine_stage_lambda, load_pretrained, training_pairs
-from .inferers import RefineInferer
-from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name, sample_at_points
-from .results import write_pair_outputs
-from .utils import (
-    PreparePairBatch,
-    batch_spacing,
-    label_names,
-    latest_checkpoint,
-    new_output_dir,
-    pair_items,
-    require_file,
-    resume_checkpoint,
-)
+from typing import TYPE_CHECKING
+
+from monai_avsm.utils.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+    from .finetune import cosine_stage_lambda, load_pretrained, training_pairs
+    from .inferers import RefineInferer
+    from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name, sample_at_points
+    from .results import write_pair_outputs
+    from .utils import (
+        PreparePairBatch,
+        batch_spacing,
+        label_names,
+        latest_checkpoint,
+        new_output_dir,
+        pair_items,
+        require_file,
+        resume_checkpoint,
+    )
+
+_EXPORTS = {
+    "cosine_stage_lambda": ".finetune",
+    "load_pretrained": ".finetune",
+    "training_pairs": ".finetune",
+    "RefineInferer": ".inferers",
+    "NativeResampler": ".native",
+    "PairGeometry": ".native",
+    "load_native": ".native",
+    "pair_geometry": ".native",
+    "pair_name": ".native",
+    "sample_at_points": ".native",
+    "write_pair_outputs": ".results",
+    "PreparePairBatch": ".utils",
+    "batch_spacing": ".utils",
+    "label_names": ".utils",
+    "latest_checkpoint": ".utils",
+    "new_output_dir": ".utils",
+    "pair_items": ".utils",
+    "require_file": ".utils",
+    "resume_checkpoint": ".utils",
+}
+_SUBMODULES = ("finetune", "inferers", "native", "results", "utils")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "RefineInferer",

@@ -21,13 +21,13 @@ interpolation from the original intensities and resolution, whatever the working
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from monai.data import MetaTensor
-from monai.transforms import LoadImage
 
+from monai_avsm.data.image_io import NativeImage, read_image
 from monai_avsm.functional.world import (
     apply_affine_points,
     map_to_world_points,
@@ -37,27 +37,136 @@ from monai_avsm.functional.world import (
     world_displacement,
 )
 
-__all__ = ["PairGeometry", "pair_geometry", "load_native", "sample_at_points", "NativeResampler", "pair_name"]
+__all__ = ["Grid", "PairGeometry", "pair_geometry", "load_native", "sample_at_points", "NativeResampler", "pair_name"]
+
+_KEYS = ("moving", "fixed", "moving_label", "fixed_label")
 
 
-class PairGeometry(dict):
-    """Geometry of one pair: working grids (``fixed_affine``/``fixed_shape``, ``moving_affine``/``moving_shape``),
-    the fixed native grid (``native_affine``/``native_shape``) and the file names (``moving_file``, ``fixed_file``,
-    ``moving_label_file``, ``fixed_label_file``; ``None`` when absent)."""
+@dataclass(frozen=True)
+class Grid:
+    """A voxel grid in world space: ``shape`` (torch order), ``affine`` (voxel index -> RAS mm, float64) and the file
+    it belongs to. Validated on creation (finite, invertible affine of the right size)."""
+
+    shape: tuple[int, ...]
+    affine: torch.Tensor
+    file: str | None = None
+
+    def __post_init__(self) -> None:
+        shape = tuple(int(s) for s in self.shape)
+        affine = torch.as_tensor(self.affine, dtype=torch.float64).detach().cpu()
+        ndim = len(shape)
+        if ndim not in (2, 3) or min(shape) < 1:
+            raise ValueError(f"Grid: 'shape' must have 2 or 3 positive sizes, got {shape}.")
+        if tuple(affine.shape) != (ndim + 1, ndim + 1):
+            raise ValueError(
+                f"Grid: 'affine' must be ({ndim + 1}, {ndim + 1}) for shape {shape}, got {tuple(affine.shape)}."
+            )
+        if not bool(torch.isfinite(affine).all()) or abs(float(torch.linalg.det(affine[:-1, :-1]))) < 1e-12:
+            raise ValueError(f"Grid: 'affine' must be finite and invertible, got {affine.tolist()}.")
+        object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "affine", affine)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def spacing(self) -> tuple[float, ...]:
+        """Voxel size (mm) along each voxel axis."""
+        return tuple(float(v) for v in torch.linalg.norm(self.affine[:-1, :-1], dim=0))
+
+    @property
+    def direction(self) -> torch.Tensor:
+        """``(D, D)``: unit columns, the RAS direction of each voxel axis."""
+        return self.affine[:-1, :-1] / torch.tensor(self.spacing, dtype=torch.float64)
+
+    @classmethod
+    def of(cls, image: Any, file: str | None = None) -> Grid:
+        """The grid of a channel-first image with an ``affine`` (:class:`~monai_avsm.data.image_io.NativeImage` or
+        MONAI ``MetaTensor``)."""
+        return cls(tuple(int(s) for s in image.shape[1:]), image.affine, file if file is not None else _filename(image))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shape": list(self.shape),
+            "affine": self.affine.tolist(),
+            "spacing": list(self.spacing),
+            "file": self.file,
+        }
+
+
+@dataclass(frozen=True)
+class PairGeometry(Mapping):
+    """Geometry of one pair, built once at loading and carried to the writer (immutable).
+
+    - ``fixed``, ``moving``: the **working** grids the network (or the optimisation) ran on; a map ``phi`` lives on
+      ``fixed`` and points into ``moving`` (normalised coordinates, docs/conventions.md);
+    - ``fixed_native``: the fixed image's own grid (where forward results are written);
+      ``moving_native``: the moving image's own grid (inverse results), ``None`` when not known yet;
+    - ``files``: the input files by key (``moving``, ``fixed``, ``moving_label``, ``fixed_label``; absent: ``None``).
+
+    For code written against the earlier dictionary form it is also a read-only mapping with the keys
+    ``fixed_affine``/``fixed_shape``, ``moving_affine``/``moving_shape``, ``native_affine``/``native_shape`` and
+    ``<key>_file``.
+    """
+
+    fixed: Grid
+    moving: Grid
+    fixed_native: Grid
+    moving_native: Grid | None = None
+    files: Mapping[str, str | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        dims = {self.fixed.ndim, self.moving.ndim, self.fixed_native.ndim}
+        if self.moving_native is not None:
+            dims.add(self.moving_native.ndim)
+        if len(dims) != 1:
+            raise ValueError(f"PairGeometry: the grids must have one dimensionality, got {sorted(dims)}.")
+        unknown = set(self.files) - set(_KEYS)
+        if unknown:
+            raise ValueError(f"PairGeometry: unknown file keys {sorted(unknown)}; expected some of {_KEYS}.")
+        object.__setattr__(self, "files", {k: self.files.get(k) for k in _KEYS})
+
+    def _table(self) -> dict[str, Any]:
+        return {
+            "fixed_affine": self.fixed.affine,
+            "fixed_shape": self.fixed.shape,
+            "moving_affine": self.moving.affine,
+            "moving_shape": self.moving.shape,
+            "native_affine": self.fixed_native.affine,
+            "native_shape": self.fixed_native.shape,
+            **{f"{k}_file": v for k, v in self.files.items()},
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        return self._table()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (for ``registration.json``)."""
+        return {
+            "working_fixed": self.fixed.to_dict(),
+            "working_moving": self.moving.to_dict(),
+            "fixed_native": self.fixed_native.to_dict(),
+            "moving_native": None if self.moving_native is None else self.moving_native.to_dict(),
+            "files": dict(self.files),
+        }
 
 
 def _filename(x: Any) -> str | None:
+    path = getattr(x, "path", None)
+    if isinstance(path, str):
+        return path
     meta = getattr(x, "meta", None)
     name = meta.get("filename_or_obj") if isinstance(meta, Mapping) else None
     if isinstance(name, (list, tuple)):
         name = name[0] if name else None
     return str(name) if name else None
-
-
-def _item(x: Any, index: int) -> Any:
-    if isinstance(x, (list, tuple)):
-        return x[index]
-    return x
 
 
 def pair_geometry(batch: Mapping[str, Any], index: int = 0) -> PairGeometry:
@@ -74,7 +183,7 @@ def pair_geometry(batch: Mapping[str, Any], index: int = 0) -> PairGeometry:
                 f"(it keeps the fixed image's native geometry). Keys: {sorted(map(str, batch))}."
             )
     moving, fixed = batch["moving"], batch["fixed"]
-    if not isinstance(moving, MetaTensor) or not isinstance(fixed, MetaTensor):
+    if getattr(moving, "affine", None) is None or getattr(fixed, "affine", None) is None:
         raise KeyError("pair_geometry: 'moving' and 'fixed' must be MetaTensors with their working-grid affine.")
 
     def aff(x):
@@ -86,22 +195,22 @@ def pair_geometry(batch: Mapping[str, Any], index: int = 0) -> PairGeometry:
     native_shape = torch.as_tensor(batch["fixed_original_shape"])
     native_shape = native_shape[index] if native_shape.ndim == 2 else native_shape
     ndim = moving.ndim - 2
-    g = PairGeometry(
-        moving_affine=aff(moving),
-        moving_shape=tuple(int(s) for s in moving.shape[2:]),
-        fixed_affine=aff(fixed),
-        fixed_shape=tuple(int(s) for s in fixed.shape[2:]),
-        native_affine=native_affine,
-        native_shape=tuple(int(s) for s in native_shape.reshape(-1)[:ndim].tolist()),
-    )
-    for key in ("moving", "fixed", "moving_label", "fixed_label"):
+    files: dict[str, str | None] = {}
+    for key in _KEYS:
         name = None
         if key in batch:
-            name = _filename(batch[key])
-            if name is not None and isinstance(batch[key].meta.get("filename_or_obj"), (list, tuple)):
-                name = str(batch[key].meta["filename_or_obj"][index])
-        g[f"{key}_file"] = name
-    return g
+            meta = getattr(batch[key], "meta", {}) or {}
+            names = meta.get("filename_or_obj")
+            name = str(names[index]) if isinstance(names, (list, tuple)) else _filename(batch[key])
+        files[key] = name
+    return PairGeometry(
+        fixed=Grid(tuple(fixed.shape[2:]), aff(fixed), files["fixed"]),
+        moving=Grid(tuple(moving.shape[2:]), aff(moving), files["moving"]),
+        fixed_native=Grid(
+            tuple(int(s) for s in native_shape.reshape(-1)[:ndim].tolist()), native_affine, files["fixed"]
+        ),
+        files=files,
+    )
 
 
 def pair_name(geometry: Mapping[str, Any], index: int = 0) -> str:
@@ -119,18 +228,16 @@ def pair_name(geometry: Mapping[str, Any], index: int = 0) -> str:
     return f"pair{index}"
 
 
-def load_native(path: str, label: bool = False) -> MetaTensor:
-    """Read an image (or label) file as channel-first ``MetaTensor`` with its own RAS affine (MONAI readers)."""
+def load_native(path: str, label: bool = False) -> NativeImage:
+    """Read an image (or label) file as channel-first data with its own RAS affine
+    (:func:`~monai_avsm.data.image_io.read_image`: nibabel for NIfTI, MONAI/ITK for the rest)."""
     if not path or not os.path.exists(path):
         raise FileNotFoundError(f"load_native: file {path!r} does not exist.")
-    img = LoadImage(image_only=True, ensure_channel_first=True)(path)
-    if label:
-        img = img.round().to(torch.int64) if img.is_floating_point() else img.to(torch.int64)
-    return img
+    return read_image(path, label=label, caller="load_native")
 
 
 def sample_at_points(
-    image: MetaTensor, points: torch.Tensor, label: bool = False, device: torch.device | str | None = None
+    image: Any, points: torch.Tensor, label: bool = False, device: torch.device | str | None = None
 ) -> torch.Tensor:
     """An image read from its file (:func:`load_native`) sampled at world points ``(D, *S)`` (RAS mm): linearly as
     float32, or a label map with nearest neighbour (values kept). Computed on ``device`` (default: the image's)."""
@@ -142,17 +249,34 @@ def sample_at_points(
 
 
 class NativeResampler:
-    """Bring the network's result for one pair onto the fixed image's native grid.
+    """Bring a registration result for one pair onto the native grids, reading each input file at most once.
 
     Args:
         geometry: the pair's :class:`PairGeometry`.
-        device: where to compute (default: CPU; the map's device is used when given on CUDA).
+        device: where to compute (default: CPU).
+        images: the pair's images already read (:class:`~monai_avsm.data.image_io.NativeImage` by key ``moving``,
+            ``fixed``, ``moving_label``, ``fixed_label``); the others are read from ``geometry``'s files on first use
+            and kept.
     """
 
-    def __init__(self, geometry: Mapping[str, Any], device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        geometry: PairGeometry | Mapping[str, Any],
+        device: torch.device | str | None = None,
+        images: Mapping[str, NativeImage | None] | None = None,
+    ) -> None:
         self.g = geometry
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self._moving: dict[bool, MetaTensor] = {}
+        self._images: dict[str, NativeImage | None] = dict(images or {})
+
+    def image(self, key: str) -> NativeImage | None:
+        """The input ``key`` as read from its file (read once, then kept), or ``None`` without a file."""
+        if key not in _KEYS:
+            raise KeyError(f"NativeResampler.image: 'key' must be one of {_KEYS}, got {key!r}.")
+        if key not in self._images:
+            path = self.g.get(f"{key}_file")
+            self._images[key] = load_native(path, label=key.endswith("label")) if path else None
+        return self._images[key]
 
     def points(self, phi: torch.Tensor) -> torch.Tensor:
         """World points ``(D, *native_shape)`` (RAS mm) of the moving image pulled by ``phi`` (working-grid map)."""
@@ -185,16 +309,12 @@ class NativeResampler:
         """World displacement ``(D, *native_shape)`` (RAS mm) of ``points`` from the fixed native voxels."""
         return world_displacement(points, self.g["native_affine"])
 
-    def moving(self, label: bool = False) -> MetaTensor | None:
-        """The moving image (or label) as read from its file (cached), or ``None`` without a file."""
-        if label not in self._moving:
-            path = self.g.get("moving_label_file" if label else "moving_file")
-            self._moving[label] = load_native(path, label=label) if path else None
-        return self._moving[label]
+    def moving(self, label: bool = False) -> NativeImage | None:
+        """The moving image (or label) as read from its file, or ``None`` without a file."""
+        return self.image("moving_label" if label else "moving")
 
-    def fixed_label(self) -> MetaTensor | None:
-        path = self.g.get("fixed_label_file")
-        return load_native(path, label=True) if path else None
+    def fixed_label(self) -> NativeImage | None:
+        return self.image("fixed_label")
 
     def warp(self, points: torch.Tensor, label: bool = False) -> torch.Tensor | None:
         """The moving image (linear) or label (nearest) from its file, sampled at ``points``."""

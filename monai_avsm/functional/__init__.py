@@ -31,11 +31,13 @@ from .finite_differences import central_difference
 from .inverse import compose_with_affine, inverse_map, invert_velocities
 from .jacobian import (
     crop_margin,
+    fold_mask,
     fold_statistics,
     jacobian_determinant,
     jacobian_determinant_ddf,
     jacobian_diagonal_product,
     jacobian_matrix,
+    matrix_determinant,
 )
 from .lncc import LNCCSettings, box_sums, default_lncc_settings, global_ncc, lncc_squared, mk_lncc
 from .maps import compose_maps, ddf_to_map, identity_map, map_to_ddf, map_to_grid, resample_map, warp_image, warp_label
@@ -83,6 +85,7 @@ __all__ = [
     "default_lncc_settings",
     "fft_grid_shape",
     "fft_size",
+    "fold_mask",
     "fold_statistics",
     "gaussian_1d",
     "global_ncc",
@@ -96,6 +99,7 @@ __all__ = [
     "jacobian_determinant_ddf",
     "jacobian_diagonal_product",
     "jacobian_matrix",
+    "matrix_determinant",
     "kernel_unit_spacing",
     "lncc_squared",
     "map_to_ddf",

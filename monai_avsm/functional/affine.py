@@ -20,10 +20,10 @@ do not compose parameters; the few lines needed for AVSM are here.
 from __future__ import annotations
 
 import torch
-from monai.utils import look_up_option
 
 from monai_avsm.functional.maps import identity_map
 from monai_avsm.utils.enums import ComposeOrder
+from monai_avsm.utils.options import look_up_option
 
 __all__ = [
     "check_affine",

@@ -19,9 +19,13 @@ millimetres) has the same determinant in all of them, because the per-axis scali
 cancel in :math:`\det J`. A displacement field must be differentiated in its own units: voxel DDFs (MONAI) with
 spacing 1, physical (mm) DDFs with the voxel spacing.
 
-A fold is a voxel with :math:`\det J < 0`. The authors' code counted the product of the diagonal partials
-:math:`\prod_i \partial \phi_i / \partial x_i` instead of the determinant; :func:`jacobian_diagonal_product` gives
-it for comparison with the paper's numbers only.
+A fold is a voxel with :math:`\det J \le 0` (:func:`fold_mask`): the map is not locally invertible there. This is the
+one definition used everywhere in monai_avsm (:func:`fold_statistics`, :func:`~monai_avsm.metrics.compute_folds`, the
+writers' Jacobian summary, :func:`~monai_avsm.functional.world_jacobian_determinant` and ``monai-avsm jacobian``). The
+paper's Table 1 counts :math:`\det J < 0`; the two differ only on voxels whose determinant is exactly zero, which a
+floating-point determinant of a real field practically never is. The authors' code counted the product of the
+diagonal partials :math:`\prod_i \partial \phi_i / \partial x_i` instead of the determinant;
+:func:`jacobian_diagonal_product` gives it for comparison with the paper's numbers only.
 
 MONAI has no Jacobian or folding metric; this is new code.
 """
@@ -40,6 +44,8 @@ __all__ = [
     "jacobian_determinant",
     "jacobian_determinant_ddf",
     "jacobian_diagonal_product",
+    "matrix_determinant",
+    "fold_mask",
     "crop_margin",
     "fold_statistics",
 ]
@@ -56,8 +62,9 @@ def jacobian_matrix(field: torch.Tensor, spacing: Sequence[float], add_identity:
     return jac
 
 
-def _det(jac: torch.Tensor) -> torch.Tensor:
-    """Determinant of ``(B, D, D, *S)`` -> ``(B, 1, *S)`` by the explicit 2x2 / 3x3 formula."""
+def matrix_determinant(jac: torch.Tensor) -> torch.Tensor:
+    """Determinant of a field of ``D x D`` matrices ``(B, D, D, *S)`` -> ``(B, 1, *S)`` by the explicit 2x2 / 3x3
+    formula (the one determinant of every Jacobian in monai_avsm)."""
     if jac.shape[1] == 2:
         det = jac[:, 0, 0] * jac[:, 1, 1] - jac[:, 0, 1] * jac[:, 1, 0]
     else:
@@ -72,7 +79,7 @@ def jacobian_determinant(phi: torch.Tensor) -> torch.Tensor:
     """Determinant of the Jacobian of a map ``(B, D, *S)`` in ``MapSpace.NORMALIZED`` -> ``(B, 1, *S)``."""
     check_map(phi, "phi", "jacobian_determinant")
     h = [2.0 / (n - 1) for n in phi.shape[2:]]
-    return _det(jacobian_matrix(phi, h))
+    return matrix_determinant(jacobian_matrix(phi, h))
 
 
 def jacobian_determinant_ddf(ddf: torch.Tensor, spacing: Sequence[float] | None = None) -> torch.Tensor:
@@ -85,7 +92,7 @@ def jacobian_determinant_ddf(ddf: torch.Tensor, spacing: Sequence[float] | None 
     """
     ndim = check_map(ddf, "ddf", "jacobian_determinant_ddf")
     sp = ensure_spacing(spacing, ndim, "jacobian_determinant_ddf")
-    return _det(jacobian_matrix(ddf, sp, add_identity=True))
+    return matrix_determinant(jacobian_matrix(ddf, sp, add_identity=True))
 
 
 def jacobian_diagonal_product(phi: torch.Tensor) -> torch.Tensor:
@@ -112,16 +119,21 @@ def crop_margin(x: torch.Tensor, margin: int | Sequence[int]) -> torch.Tensor:
     return x[(slice(None), slice(None)) + tuple(slice(m, n - m) for n, m in zip(x.shape[2:], margins))]
 
 
+def fold_mask(det: torch.Tensor) -> torch.Tensor:
+    r"""Where a Jacobian determinant image folds: :math:`\det J \le 0` (boolean, same shape)."""
+    return det <= 0
+
+
 def fold_statistics(det: torch.Tensor, margin: int | Sequence[int] = 0) -> dict[str, torch.Tensor]:
     """Fold statistics per batch item from a determinant (or diagonal product) image ``(B, 1, *S)``.
 
     Returns:
-        ``{"count": (B,), "fraction": (B,), "mean_abs": (B,)}``: the number of voxels with a negative value, their
+        ``{"count": (B,), "fraction": (B,), "mean_abs": (B,)}``: the number of folding voxels (:func:`fold_mask`), their
         fraction of the (cropped) volume, and the mean absolute value over them (0 where there is no fold).
     """
     det = crop_margin(det, margin)  # margin 0 keeps every voxel
     flat = det.reshape(det.shape[0], -1)
-    folded = flat < 0
+    folded = fold_mask(flat)
     count = folded.sum(dim=1).to(flat.dtype)
     total_abs = torch.where(folded, flat.abs(), torch.zeros_like(flat)).sum(dim=1)
     mean_abs = torch.where(count > 0, total_abs / count.clamp_min(1), torch.zeros_like(count))

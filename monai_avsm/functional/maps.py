@@ -29,9 +29,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from monai.utils import look_up_option
 
 from monai_avsm.utils.enums import LabelWarpMode
+from monai_avsm.utils.options import look_up_option
 from monai_avsm.utils.validation import check_map, check_spatial_tensor
 
 __all__ = [

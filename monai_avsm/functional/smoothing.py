@@ -35,9 +35,9 @@ import math
 from collections.abc import Sequence
 
 import torch
-from monai.utils import look_up_option
 
 from monai_avsm.utils.enums import BoundaryMode, KernelNormalization
+from monai_avsm.utils.options import look_up_option
 
 __all__ = [
     "PAPER_SIGMAS",

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from monai_avsm.functional.jacobian import jacobian_matrix, matrix_determinant
 from monai_avsm.functional.maps import identity_map, map_to_grid
 
 __all__ = [
@@ -178,13 +179,10 @@ def voxel_world_points(affine, spatial_shape: Sequence[int]) -> torch.Tensor:
 
 
 def _jacobian_normalized(phi: torch.Tensor) -> torch.Tensor:
-    """``d phi_c / d u_a`` ``(1, D * D, *S)`` of a map ``(1, D, *S)`` (central differences, one-sided at the edges)."""
-    ndim = phi.shape[1]
-    cols = []
-    for a in range(ndim):
-        h = 2.0 / (phi.shape[2 + a] - 1)
-        cols.append(torch.gradient(phi, spacing=h, dim=2 + a, edge_order=1)[0])  # (1, D, *S): column a
-    return torch.stack(cols, dim=2).flatten(1, 2)  # channel c * D + a
+    """``d phi_c / d u_a`` ``(1, D * D, *S)`` of a map ``(1, D, *S)`` (central differences, one-sided at the edges:
+    :func:`~monai_avsm.functional.jacobian.jacobian_matrix`)."""
+    h = [2.0 / (n - 1) for n in phi.shape[2:]]
+    return jacobian_matrix(phi, h).flatten(1, 2)  # channel c * D + a
 
 
 def map_to_world_points(
@@ -434,7 +432,9 @@ def world_jacobian_determinant(points: torch.Tensor, target_affine) -> torch.Ten
     r"""Determinant of the Jacobian of a world transformation ``p -> q(p)`` sampled on a grid, ``(1, *S)`` float64.
 
     With ``p = M j + o`` the grid's voxel -> world matrix and :math:`\partial q / \partial j` from central differences
-    (one-sided at the faces, ``torch.gradient``):
+    (one-sided at the faces: :func:`~monai_avsm.functional.jacobian.jacobian_matrix`, the determinant of
+    :func:`~monai_avsm.functional.jacobian.matrix_determinant`; folds are :math:`\det J \le 0`,
+    :func:`~monai_avsm.functional.jacobian.fold_mask`):
 
     .. math:: \det J(p) = \det\Big( \frac{\partial q}{\partial j}\, M^{-1} \Big)
 
@@ -455,8 +455,6 @@ def world_jacobian_determinant(points: torch.Tensor, target_affine) -> torch.Ten
         raise ValueError(f"{caller}: every spatial size must be >= 2, got {tuple(points.shape[1:])}.")
     target = _as_affine(target_affine, ndim, "target_affine", caller, points.device)
     m_inv = torch.linalg.inv(target[:ndim, :ndim])
-    # dq_c / dj_a for every c, a: (D, D, *S)
-    dq_dj = torch.stack([torch.stack(torch.gradient(points[c]), dim=0) for c in range(ndim)], dim=0)
+    dq_dj = jacobian_matrix(points[None], [1.0] * ndim)[0]  # dq_c / dj_a: (D, D, *S)
     jac = torch.einsum("ca...,ab->cb...", dq_dj, m_inv)  # dq_c / dp_b
-    jac = jac.permute(*range(2, 2 + ndim), 0, 1)  # (*S, D, D)
-    return torch.linalg.det(jac).unsqueeze(0)
+    return matrix_determinant(jac[None])[0]

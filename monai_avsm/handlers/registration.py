@@ -15,8 +15,9 @@ space, and the paper's evaluation measures (method spec §6) per pair.
   image's native grid, the dense displacement field as an ITK/ANTs/Slicer warp (world space, LPS vectors), the
   affine part as ITK transform files (``.tfm`` and ANTs' ``.mat``), a PNG preview and a JSON record.
 - :class:`RegistrationEvaluation` (evaluation): per pair the Dice of the warped moving label against the fixed label
-  on the fixed native grid (MONAI's ``compute_dice``), before registration, after the affine part and after AVSM;
-  folds (true determinant of the Jacobian < 0) and mean |det J| over them; the symmetry measure
+  on the fixed native grid (:func:`~monai_avsm.metrics.dice_per_label`, MONAI's ``compute_dice`` convention),
+  before registration, after the affine part and after AVSM;
+  folds (true determinant of the Jacobian <= 0) and mean |det J| over them; the symmetry measure
   :math:`\ln(\frac{1}{|V|}\|\Phi_{AB} \circ \Phi_{BA} - id\|^2)` on the interior; the time of the network's forward
   pass and the device. At the end: a CSV, a JSON summary, box plots and a table in the log.
 
@@ -37,12 +38,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from monai.engines.utils import IterationEvents
-from monai.metrics import compute_dice
-from monai.networks.utils import one_hot
 from monai.utils import IgniteInfo, min_version, optional_import
 
 from monai_avsm.engines.native import NativeResampler, pair_geometry, pair_name
 from monai_avsm.engines.results import write_pair_outputs
+from monai_avsm.metrics.dice import dice_per_label
 from monai_avsm.metrics.folding import compute_folds
 from monai_avsm.metrics.symmetry import compute_symmetry_error
 
@@ -144,15 +144,6 @@ class RegistrationWriter:
         self.written.append({"folder": folder, **record})
         self.logger.info(f"wrote {folder}: {', '.join(sorted(record['files']))}")
         return record
-
-
-def dice_per_label(pred_label: torch.Tensor, target_label: torch.Tensor, num_classes: int) -> list[float]:
-    """Dice of every foreground label (1 .. num_classes - 1) of two label maps ``(1, *S)`` (MONAI ``compute_dice``;
-    NaN for a label absent from both)."""
-    p = one_hot(pred_label[None].long(), num_classes, dim=1)
-    t = one_hot(target_label[None].long(), num_classes, dim=1)
-    d = compute_dice(p, t, include_background=False, ignore_empty=False)
-    return [float(v) for v in d[0]]
 
 
 _STAGES = ("identity", "affine", "avsm")

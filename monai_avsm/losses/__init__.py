@@ -13,11 +13,29 @@ dotted ``_target_`` (e.g. ``"monai_avsm.losses.MKLNCCLoss"``)."""
 
 from __future__ import annotations
 
-from .affine import AffineRegularizationLoss, AffineRegularizationWeight, AffineSymmetryLoss
-from .avsm import AVSMLoss
-from .global_ncc import GlobalNCCLoss
-from .mk_lncc import MKLNCCLoss
-from .vsvf import MapSymmetryLoss, MomentumRegularizationLoss
+from typing import TYPE_CHECKING
+
+from monai_avsm.utils.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+    from .affine import AffineRegularizationLoss, AffineRegularizationWeight, AffineSymmetryLoss
+    from .avsm import AVSMLoss
+    from .global_ncc import GlobalNCCLoss
+    from .mk_lncc import MKLNCCLoss
+    from .vsvf import MapSymmetryLoss, MomentumRegularizationLoss
+
+_EXPORTS = {
+    "AffineRegularizationLoss": ".affine",
+    "AffineRegularizationWeight": ".affine",
+    "AffineSymmetryLoss": ".affine",
+    "AVSMLoss": ".avsm",
+    "GlobalNCCLoss": ".global_ncc",
+    "MKLNCCLoss": ".mk_lncc",
+    "MapSymmetryLoss": ".vsvf",
+    "MomentumRegularizationLoss": ".vsvf",
+}
+_SUBMODULES = ("affine", "avsm", "global_ncc", "mk_lncc", "utils", "vsvf")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "AVSMLoss",

@@ -74,8 +74,8 @@ class FoldingMetric(PerSampleMetric):
     """Folding of predicted maps, accumulated over iterations (a MONAI cumulative metric).
 
     Args:
-        statistic: ``"count"`` (default: voxels with det J < 0), ``"fraction"`` or ``"mean_abs"`` (mean |det J| over
-            the folded voxels).
+        statistic: ``"count"`` (default: voxels with det J <= 0, :func:`~monai_avsm.functional.fold_mask`),
+            ``"fraction"`` or ``"mean_abs"`` (mean |det J| over the folded voxels).
         space, margin, variant: as in :func:`compute_folds`.
         reduction, get_not_nans: MONAI metric reduction (default mean over the batch).
 

@@ -25,8 +25,21 @@ Typical use::
 
 from __future__ import annotations
 
-from .affine import affine_opt
-from .refinement import refine
-from .vsvf import vsvf_opt
+from typing import TYPE_CHECKING
+
+from monai_avsm.utils.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+    from .affine import affine_opt
+    from .refinement import refine
+    from .vsvf import vsvf_opt
+
+_EXPORTS = {
+    "affine_opt": ".affine",
+    "refine": ".refinement",
+    "vsvf_opt": ".vsvf",
+}
+_SUBMODULES = ("affine", "refinement", "utils", "vsvf")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = ["affine_opt", "vsvf_opt", "refine"]

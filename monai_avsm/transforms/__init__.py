@@ -12,18 +12,39 @@
 
 from __future__ import annotations
 
-from .array import RandSyntheticDeformation, SyntheticDeformation
-from .dictionary import (
-    RandSwapPairD,
-    RandSwapPaird,
-    RandSwapPairDict,
-    RandSyntheticDeformationD,
-    RandSyntheticDeformationd,
-    RandSyntheticDeformationDict,
-    WarpByMapD,
-    WarpByMapd,
-    WarpByMapDict,
-)
+from typing import TYPE_CHECKING
+
+from monai_avsm.utils.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+    from .array import RandSyntheticDeformation, SyntheticDeformation
+    from .dictionary import (
+        RandSwapPairD,
+        RandSwapPaird,
+        RandSwapPairDict,
+        RandSyntheticDeformationD,
+        RandSyntheticDeformationd,
+        RandSyntheticDeformationDict,
+        WarpByMapD,
+        WarpByMapd,
+        WarpByMapDict,
+    )
+
+_EXPORTS = {
+    "RandSyntheticDeformation": ".array",
+    "SyntheticDeformation": ".array",
+    "RandSwapPairD": ".dictionary",
+    "RandSwapPaird": ".dictionary",
+    "RandSwapPairDict": ".dictionary",
+    "RandSyntheticDeformationD": ".dictionary",
+    "RandSyntheticDeformationd": ".dictionary",
+    "RandSyntheticDeformationDict": ".dictionary",
+    "WarpByMapD": ".dictionary",
+    "WarpByMapd": ".dictionary",
+    "WarpByMapDict": ".dictionary",
+}
+_SUBMODULES = ("array", "dictionary", "functional")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "RandSwapPairD",

@@ -12,8 +12,21 @@
 
 from __future__ import annotations
 
-from .enums import BoundaryMode, ComposeOrder, KernelNormalization, LabelWarpMode, MapSpace
-from .validation import check_finite, check_map, check_same_spatial_shape, check_spatial_tensor, ensure_spacing
+from typing import TYPE_CHECKING
+
+from .enums import BoundaryMode, ComposeOrder, KernelNormalization, LabelWarpMode, MapSpace, StrEnum
+from .lazy import lazy_exports
+from .options import look_up_option
+
+if TYPE_CHECKING:
+    from .validation import check_finite, check_map, check_same_spatial_shape, check_spatial_tensor, ensure_spacing
+
+# the checks need torch: imported on first use, so that ``import monai_avsm`` (and the command line's --help) do not
+_EXPORTS = {
+    name: ".validation"
+    for name in ("check_finite", "check_map", "check_same_spatial_shape", "check_spatial_tensor", "ensure_spacing")
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ("enums", "lazy", "options", "validation"))
 
 __all__ = [
     "BoundaryMode",
@@ -21,6 +34,8 @@ __all__ = [
     "KernelNormalization",
     "LabelWarpMode",
     "MapSpace",
+    "StrEnum",
+    "look_up_option",
     "check_finite",
     "check_map",
     "check_same_spatial_shape",

@@ -8,16 +8,28 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Named options of monai_avsm, validated with :func:`monai.utils.look_up_option`.
+"""Named options of monai_avsm, validated with :func:`monai_avsm.utils.look_up_option` (MONAI's, with a fast path).
 
 Every coordinate convention used in the package is one of :class:`MapSpace`; see ``docs/conventions.md``.
 """
 
 from __future__ import annotations
 
-from monai.utils import StrEnum
+from enum import Enum
 
-__all__ = ["MapSpace", "BoundaryMode", "KernelNormalization", "ComposeOrder", "LabelWarpMode"]
+__all__ = ["StrEnum", "MapSpace", "BoundaryMode", "KernelNormalization", "ComposeOrder", "LabelWarpMode"]
+
+
+class StrEnum(str, Enum):
+    """A string-valued enum, as :class:`monai.utils.StrEnum` (``str(member)`` is its value), defined here so that the
+    option enums import without MONAI (its import costs seconds; see :mod:`monai_avsm.utils.options`). MONAI's
+    :func:`~monai.utils.look_up_option` accepts these enums as they are."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __repr__(self) -> str:
+        return self.value
 
 
 class MapSpace(StrEnum):

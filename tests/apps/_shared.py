@@ -37,4 +37,5 @@ def registered() -> dict:
         moving_label=pair["moving_label"],
         fixed_label=pair["fixed_label"],
         progress=False,
+        outputs={"separable": True, "jacobian": True, "preview": True},  # every output, for the tests that read them
     )

@@ -316,6 +316,7 @@ class TestRegister(unittest.TestCase):
                 moving_label=PAIR["moving_label"],
                 fixed_label=paths[1],
                 progress=False,
+                outputs={"jacobian": True},
                 **options,
             )
             for key in ("warped", "warped_label", "jacobian_determinant"):

@@ -41,19 +41,21 @@ class TestJacobian(unittest.TestCase):
 
     def test_constructed_fold(self):
         """phi_0 goes 3,2,1,2,3,...,8 (voxels) along axis 0: the derivative is -1 at i = 0 (one-sided) and
-        i = 1 (central), 0 at i = 2 and 1 elsewhere."""
+        i = 1 (central), 0 at i = 2 and 1 elsewhere. A fold is det J <= 0: rows 0, 1 (det -1) and 2 (det 0)."""
         f = torch.tensor([3, 2, 1, 2, 3, 4, 5, 6, 7, 8], dtype=torch.float64)
         n0, n1 = 10, 6
         phi = identity_map((n0, n1), dtype=torch.float64)
         phi[0, 0] = (2 * f / (n0 - 1) - 1).reshape(n0, 1).expand(n0, n1)
         det = jacobian_determinant(phi)
+        torch.testing.assert_close(det[0, 0, :4, 0], torch.tensor([-1.0, -1.0, 0.0, 1.0], dtype=torch.float64))
         stats = fold_statistics(det)
-        self.assertEqual(float(stats["count"][0]), 2 * n1)
-        self.assertAlmostEqual(float(stats["mean_abs"][0]), 1.0)
-        self.assertAlmostEqual(float(stats["fraction"][0]), 2 * n1 / (n0 * n1))
-        # an interior margin of 2 on axis 0 excludes the folded rows, a margin of 1 keeps one of them
-        self.assertEqual(float(fold_statistics(det, margin=(2, 0))["count"][0]), 0.0)
-        self.assertEqual(float(fold_statistics(det, margin=(1, 0))["count"][0]), n1)
+        self.assertEqual(float(stats["count"][0]), 3 * n1)
+        self.assertEqual(int((det < 0).sum()), 2 * n1)  # the paper's count (det J < 0) leaves out the det = 0 row
+        self.assertAlmostEqual(float(stats["mean_abs"][0]), 2.0 / 3.0)
+        self.assertAlmostEqual(float(stats["fraction"][0]), 3 * n1 / (n0 * n1))
+        # an interior margin of 3 on axis 0 excludes the folded rows, a margin of 1 keeps two of them
+        self.assertEqual(float(fold_statistics(det, margin=(3, 0))["count"][0]), 0.0)
+        self.assertEqual(float(fold_statistics(det, margin=(1, 0))["count"][0]), 2 * n1)
 
     def test_determinant_differs_from_diagonal_product(self):
         """A = [[1, 2], [2, 1]] folds (det -3) though its diagonal product is 1 (the authors' measure misses it)."""

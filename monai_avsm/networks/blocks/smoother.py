@@ -20,7 +20,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
-from monai.utils import look_up_option
 from torch import nn
 
 from monai_avsm.functional.smoothing import (
@@ -33,6 +32,7 @@ from monai_avsm.functional.smoothing import (
     smooth_fft,
 )
 from monai_avsm.utils.enums import BoundaryMode, KernelNormalization
+from monai_avsm.utils.options import look_up_option
 from monai_avsm.utils.validation import check_spatial_tensor, ensure_spacing
 
 __all__ = ["MultiGaussianSmoother"]

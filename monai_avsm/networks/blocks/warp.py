@@ -18,11 +18,11 @@ normalised map, so the source may live on a grid of another size than the map (m
 from __future__ import annotations
 
 import torch
-from monai.utils import look_up_option
 from torch import nn
 
 from monai_avsm.functional.maps import warp_image, warp_label
 from monai_avsm.utils.enums import LabelWarpMode
+from monai_avsm.utils.options import look_up_option
 
 __all__ = ["MapWarp", "LabelMapWarp"]
 

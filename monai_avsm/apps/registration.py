@@ -1,0 +1,649 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+r"""One pair, one call: :func:`register` registers a moving image to a fixed image of any size, spacing and
+orientation with the shipped AVSM model and writes the transforms, warped images and a JSON record into a new folder;
+:func:`register_pairs` does it for many pairs with the model loaded once.
+
+The path of one pair, each input read once (:class:`~monai_avsm.data.image_io.NativeImage`):
+
+1. every argument and file is checked before any heavy work (paths, headers, dimensions, NaNs, blank images,
+   label values, the output folder);
+2. the images are brought to the model's working grid (:func:`~monai_avsm.data.working_grid.to_working_grid`:
+   MONAI's preprocessing without importing MONAI; with ``spacing`` MONAI's own transforms);
+3. the network runs (:func:`~monai_avsm.apps.bundle.load_inference_network`: a cached trace when one fits) and,
+   optionally, the refinement;
+4. :func:`~monai_avsm.engines.write_pair_outputs` writes the results on the native grids, from the images already in
+   memory, into a hidden ``.partial`` folder that is renamed to the output folder only when everything is written,
+   so a failed or interrupted run never leaves a folder that looks complete.
+
+The console script ``monai-avsm`` (:mod:`monai_avsm.apps.cli`) calls these; the bundle's inference writes its files
+with the same :func:`~monai_avsm.engines.write_pair_outputs`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from monai_avsm.apps.bundle import InferenceNetwork, load_bundle_network, load_inference_network, resolve_device
+from monai_avsm.data.image_io import NativeImage, check_image_file, check_intensities, read_image
+from monai_avsm.data.working_grid import to_working_grid
+from monai_avsm.engines.native import Grid, NativeResampler, PairGeometry
+from monai_avsm.engines.results import write_pair_outputs
+from monai_avsm.functional.world import resample_world, voxel_world_points
+
+__all__ = ["register", "register_pairs", "read_pairs_csv", "OUTPUTS"]
+
+_LOGGER = logging.getLogger(__name__)
+_INPUTS = ("moving", "fixed", "moving_label", "fixed_label")
+
+#: optional outputs and their defaults (ANTs' antsRegistration writes the forward and inverse warps and the affine;
+#: the rest is extra): name -> (default, what it adds on a 128x144x128 pair on 2 CPU cores)
+OUTPUTS: dict[str, tuple[bool, str]] = {
+    "inverse": (True, "inverse fields, affine and the fixed image/label on the moving grid, ~0.4 s"),
+    "separable": (False, "the deformable parts alone (ANTs SyN's -t warp -t affine.mat form), ~0.3 s"),
+    "jacobian": (False, "the det J image (its statistics are always in registration.json), ~0.1 s"),
+    "preview": (False, "preview.png of the native-grid result, ~1 s (matplotlib)"),
+    "compress": (False, "gzip the displacement fields (.nii.gz, ~10 % smaller, ~0.9 s per field)"),
+}
+
+
+class _Progress:
+    def __init__(self, enabled: bool, total: int, desc: str) -> None:
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, desc=desc, unit="step")
+            except ImportError:  # pragma: no cover - tqdm is a dependency
+                self.bar = None
+
+    def step(self, name: str) -> None:
+        _LOGGER.info(f"register: {name}")
+        if self.bar is not None:
+            self.bar.set_postfix_str(name)
+
+    def done(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _check_output(output_dir: str | os.PathLike, overwrite: bool) -> str:
+    out = os.path.abspath(os.fspath(output_dir))
+    if os.path.exists(out):
+        if not os.path.isdir(out):
+            raise FileExistsError(f"register: the output {out!r} exists and is a file; give a new folder name.")
+        if any(os.scandir(out)) and not overwrite:
+            raise FileExistsError(
+                f"register: the output folder {out!r} exists and is not empty; give a new folder, or overwrite=True "
+                "(--overwrite) to replace the files in it."
+            )
+    return out
+
+
+def _finish_output(partial: str, out: str) -> None:
+    """Move the finished files from the ``.partial`` folder to ``out`` (replacing same-named files), then remove it."""
+    if not os.path.exists(out):
+        os.replace(partial, out)
+        return
+    for name in os.listdir(partial):
+        os.replace(os.path.join(partial, name), os.path.join(out, name))
+    os.rmdir(partial)
+
+
+def _same_grid(a: NativeImage, b: NativeImage) -> bool:
+    return a.spatial_shape == b.spatial_shape and bool(torch.allclose(a.affine, b.affine, atol=1e-3, rtol=1e-5))
+
+
+def _read_inputs(files: Mapping[str, str], mask_file: str | None) -> tuple[dict[str, NativeImage], NativeImage | None]:
+    """Read each input once and check it (values, labels on their image's grid, blank images)."""
+    images: dict[str, NativeImage] = {}
+    for key, path in files.items():
+        images[key] = read_image(path, label=key.endswith("label"), name=key, caller="register")
+    dims = {k: len(v.spatial_shape) for k, v in images.items()}
+    if len(set(dims.values())) != 1:
+        raise ValueError(f"register: the inputs must all be 2D or all 3D, got {dims} spatial dims.")
+    for key in ("moving_label", "fixed_label"):
+        if key in images and not _same_grid(images[key], images[key[: -len("_label")]]):
+            image = key[: -len("_label")]
+            raise ValueError(
+                f"register: the {key} file {files[key]!r} (shape {images[key].spatial_shape}) does not lie on the grid "
+                f"of the {image} image {files[image]!r} (shape {images[image].spatial_shape}, or another affine); a "
+                "label must be on its image's grid."
+            )
+    mask = None
+    if mask_file is not None:
+        mask = read_image(mask_file, name="mask", caller="register")
+        values = torch.unique(mask.data)
+        if not bool(((values == 0) | (values == 1)).all()):
+            raise ValueError(
+                f"register: the mask {mask_file!r} must hold only 0 and 1, got values {values[:10].tolist()}"
+                f"{' ...' if values.numel() > 10 else ''}."
+            )
+        if not bool(values.any()):
+            raise ValueError(f"register: the mask {mask_file!r} selects no voxel (it is all zero).")
+    check_intensities(images["moving"], "moving", "register")
+    fixed_mask = None
+    if mask is not None and _same_grid(mask, images["fixed"]):
+        fixed_mask = mask.data[0] > 0
+    check_intensities(images["fixed"], "fixed", "register", mask=fixed_mask)
+    return images, mask
+
+
+def _working_mask(mask: NativeImage, fixed_grid: Grid, device: torch.device) -> torch.Tensor:
+    """The fixed-image mask on the fixed working grid ``(1, 1, *S)`` float (nearest neighbour by world position)."""
+    points = voxel_world_points(fixed_grid.affine, fixed_grid.shape)
+    w = resample_world(mask.data.to(torch.float32), mask.affine, points, "nearest")
+    if float(w.sum()) == 0:
+        raise ValueError(
+            f"register: the mask {mask.path!r} selects no voxel of the fixed image's working grid (is it the fixed "
+            "image's mask, in the same world space?)."
+        )
+    return w.unsqueeze(0).to(device)
+
+
+def _working_pair(images: Mapping[str, NativeImage], settings: dict, spacing) -> tuple[torch.Tensor, ...]:
+    """``(moving, fixed)`` ``(1, 1, *S)`` on the working grid and their grids."""
+    size = settings["spatial_size"]
+    if spacing is None:
+        mov, m_aff = to_working_grid(images["moving"], size)
+        fix, f_aff = to_working_grid(images["fixed"], size)
+    else:  # spacing + pad/crop: MONAI's transforms, on the images already in memory
+        from monai.data import MetaTensor
+        from monai.transforms import Compose
+
+        from monai_avsm.data.loading import working_grid_transforms
+
+        ndim = settings["spatial_dims"]
+        sp = (float(spacing),) * ndim if isinstance(spacing, (int, float)) else tuple(float(s) for s in spacing)
+        if len(sp) != ndim or min(sp) <= 0:
+            raise ValueError(f"register: 'spacing' must have {ndim} positive values, got {spacing}.")
+        item = {k: MetaTensor(images[k].data.clone(), affine=images[k].affine.clone()) for k in ("moving", "fixed")}
+        out = Compose(working_grid_transforms("moving", "fixed", None, None, size, sp, "RAS", ndim))(item)
+        mov, fix = out["moving"].as_tensor().float(), out["fixed"].as_tensor().float()
+        m_aff = torch.as_tensor(out["moving"].affine, dtype=torch.float64)
+        f_aff = torch.as_tensor(out["fixed"].affine, dtype=torch.float64)
+    return mov[None], fix[None], m_aff, f_aff
+
+
+def _dice_rows(r: NativeResampler, pred: dict) -> dict[str, Any]:
+    from monai_avsm.metrics.dice import dice_per_label  # MONAI's compute_dice: imported only when labels are given
+
+    fixed_label = r.image("fixed_label").as_tensor()
+    moving_label = r.image("moving_label").as_tensor()
+    num_classes = int(max(int(fixed_label.max()), int(moving_label.max()))) + 1
+    out: dict[str, Any] = {"labels": list(range(1, num_classes))}
+    points = {
+        "identity": r.identity_points(),
+        "affine": r.affine_points(pred["affine"][0].detach().cpu()),
+        "avsm": r.points(pred["map"][0].detach()),
+    }
+    for stage, p in points.items():
+        d = dice_per_label(r.warp(p, label=True), fixed_label, num_classes)
+        out[f"dice_{stage}"] = float(torch.tensor(d).nanmean())
+        out[f"dice_{stage}_per_label"] = d
+    return out
+
+
+def _jsonable(x: Any) -> Any:
+    """Tensors and numpy values in a record -> lists and numbers (json)."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, torch.Tensor):
+        return x.tolist()
+    if hasattr(x, "tolist") and not isinstance(x, str):
+        return x.tolist()
+    return x
+
+
+def _versions() -> dict[str, str]:
+    import sys
+
+    from monai_avsm._version import __version__
+
+    out = {"monai_avsm": __version__, "torch": torch.__version__, "python": platform.python_version()}
+    if "monai" in sys.modules:  # not imported on the fast path: its version from the package metadata
+        out["monai"] = sys.modules["monai"].__version__
+    else:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            out["monai"] = version("monai")
+        except PackageNotFoundError:  # pragma: no cover - monai is a dependency
+            pass
+    return out
+
+
+def _outputs(options: Mapping[str, bool] | None) -> dict[str, bool]:
+    chosen = {k: v[0] for k, v in OUTPUTS.items()}
+    for k, v in (options or {}).items():
+        if k not in OUTPUTS:
+            raise ValueError(f"register: unknown output option {k!r}; choose from {sorted(OUTPUTS)}.")
+        chosen[k] = bool(v)
+    return chosen
+
+
+def register(
+    moving: str | os.PathLike,
+    fixed: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    moving_label: str | os.PathLike | None = None,
+    fixed_label: str | os.PathLike | None = None,
+    mask: str | os.PathLike | None = None,
+    refine: int | None = None,
+    spacing: float | Sequence[float] | None = None,
+    device: str | torch.device | None = None,
+    bundle_dir: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    network: InferenceNetwork | tuple[torch.nn.Module, dict] | None = None,
+    outputs: Mapping[str, bool] | None = None,
+    cache: bool = True,
+) -> dict[str, Any]:
+    r"""Register one pair with the shipped AVSM model and write the results into ``output_dir``.
+
+    Both images are read once (NIfTI with nibabel; NRRD, MHA, DICOM with ITK), reoriented to RAS and resized to the
+    model's working grid (``spatial_size`` of the bundle's ``inference.json``); the result is brought back to world
+    space, so the warped moving image and label lie on the fixed image's native grid, the inverse results on the
+    moving image's. The files (:func:`~monai_avsm.engines.write_pair_outputs`): ``warped.nii.gz`` (and
+    ``warped_label.nii.gz``), ``displacement_field.nii`` (forward, world mm, ITK/ANTs), ``affine.mat``/``.tfm``, the
+    inverse direction, ``registration.json``; and, by ``outputs``, the rest (:data:`OUTPUTS`).
+
+    Args:
+        moving, fixed: image files.
+        output_dir: a new (or empty) folder; written only when every file is ready (see the module docstring).
+        moving_label, fixed_label: optional label maps (integer values) on the images' grids; the moving label is
+            warped (nearest neighbour); with both, Dice per label before registration, after the affine part and
+            after AVSM goes into the metrics.
+        mask: optional binary mask of the fixed image (any grid in the fixed image's world space): the refinement's
+            similarity counts only the windows inside it (:class:`~monai_avsm.losses.MKLNCCLoss` ``mask``).
+        refine: L-BFGS refinement iterations after the network (:func:`~monai_avsm.optimization.refine`; never
+            worse). Default: 0, or 20 when a mask is given (the mask acts through the refinement).
+        spacing: working voxel size in mm (e.g. ``4.0``, the shipped model's): both images are resampled to it and
+            padded or cropped about their centres to the model's grid, for fields of view unlike the training data's.
+            Default ``None``: each image's field of view is resized to the model's grid (as in training).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``None``/``"auto"`` (CUDA when available).
+        bundle_dir: the bundle (default: the shipped one, :func:`~monai_avsm.apps.bundle.default_bundle_dir`).
+        model_path: other weights (e.g. fine-tuned, ``avsm_runs/finetune/checkpoints/model.pt``).
+        overwrite: write into a non-empty ``output_dir``, replacing files of the same names.
+        progress: a progress bar (tqdm) over the steps and the refinement's iterations.
+        network: a loaded network, to register many pairs without reloading: an ``(network, settings)`` pair from
+            :func:`~monai_avsm.apps.bundle.load_bundle_network` (what :func:`register_pairs` passes).
+        outputs: switch optional outputs on or off by name (:data:`OUTPUTS`), e.g. ``{"preview": True}``.
+        cache: use (and fill) the trace cache of :func:`~monai_avsm.apps.bundle.load_inference_network`.
+
+    Returns:
+        ``{"output_dir", "files" (name -> path), "metrics", "timings", "device", "settings", "record"}``; ``record``
+        is what ``registration.json`` holds.
+
+    Raises:
+        FileNotFoundError: an input file, the bundle or its model is missing (named).
+        FileExistsError: ``output_dir`` is not empty and ``overwrite`` is False.
+        ValueError: unreadable, corrupt, blank or non-finite images, non-integer labels, images of the wrong
+            dimension, labels off their image's grid, a mask that is not binary or empty (each names the file).
+
+    Example::
+
+        import monai_avsm
+
+        out = monai_avsm.register("moving.nii.gz", "fixed.nii.gz", "result", moving_label="moving_seg.nii.gz")
+        print(out["files"]["warped"], out["metrics"]["jacobian"]["folds"])
+    """
+    t_start = time.perf_counter()
+    given = {"moving": moving, "fixed": fixed, "moving_label": moving_label, "fixed_label": fixed_label}
+    files = {
+        k: check_image_file(v, k, "register") for k, v in given.items() if v is not None or k in ("moving", "fixed")
+    }
+    mask_file = check_image_file(mask, "mask", "register") if mask is not None else None
+    iterations = (20 if mask_file is not None else 0) if refine is None else int(refine)
+    if iterations < 0:
+        raise ValueError(f"register: 'refine' must be >= 0 iterations, got {refine}.")
+    chosen = _outputs(outputs)
+    out_dir = _check_output(output_dir, overwrite)
+    dev = resolve_device(device) if network is None else None
+    bar = _Progress(progress, 4, "monai-avsm register")
+    timings: dict[str, float] = {}
+    partial = None
+    try:
+        bar.step("reading the images")
+        t0 = time.perf_counter()
+        images, mask_image = _read_inputs(files, mask_file)
+        timings["read_seconds"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        if isinstance(network, InferenceNetwork):
+            settings = network.settings
+        elif network is not None:
+            settings = network[1]
+        else:
+            from monai_avsm.apps.bundle import bundle_settings
+
+            settings = bundle_settings(bundle_dir, model_path)
+        if len(images["fixed"].spatial_shape) != settings["spatial_dims"]:
+            raise ValueError(
+                f"register: the images are {len(images['fixed'].spatial_shape)}D, the model is "
+                f"{settings['spatial_dims']}D."
+            )
+        mov, fix, m_aff, f_aff = _working_pair(images, settings, spacing)
+        fixed_grid = Grid(tuple(fix.shape[2:]), f_aff, files["fixed"])
+        geometry = PairGeometry(
+            fixed=fixed_grid,
+            moving=Grid(tuple(mov.shape[2:]), m_aff, files["moving"]),
+            fixed_native=Grid.of(images["fixed"], files["fixed"]),
+            moving_native=Grid.of(images["moving"], files["moving"]),
+            files={k: files.get(k) for k in _INPUTS},
+        )
+        voxel_spacing = fixed_grid.spacing
+        timings["working_grid_seconds"] = time.perf_counter() - t0
+        bar.done()
+
+        bar.step("loading the model")
+        t0 = time.perf_counter()
+        if isinstance(network, InferenceNetwork):
+            net = network
+        elif network is not None or iterations > 0:  # the refinement needs the eager network's vSVF warp
+            pair = network if network is not None else load_bundle_network(bundle_dir, dev, model_path)
+            net = load_inference_network(spacing=voxel_spacing, network=pair)
+        else:
+            net = load_inference_network(bundle_dir, dev, model_path, spacing=voxel_spacing, cache=cache)
+        dev = net.device
+        timings["model_seconds"] = time.perf_counter() - t0
+        bar.done()
+
+        bar.step("network")
+        t0 = time.perf_counter()
+        pred = net(mov.to(dev), fix.to(dev))
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        timings["network_seconds"] = time.perf_counter() - t0
+        refine_info: dict[str, Any] = {"iterations": iterations}
+        if iterations > 0:
+            bar.step(f"refinement ({iterations} iterations)")
+            t0 = time.perf_counter()
+            from monai_avsm.optimization import refine as refine_fn
+
+            options: dict[str, Any] = {"iterations": iterations, "progress": progress}
+            vsvf = getattr(net.eager, "vsvf_net", None)
+            if vsvf is not None:
+                options["warp"] = vsvf.warp
+            options["spacing"] = torch.tensor([voxel_spacing], dtype=torch.float64, device=dev)
+            if mask_image is not None:
+                options["mask"] = _working_mask(mask_image, fixed_grid, dev)
+            with torch.enable_grad():
+                pred = refine_fn(pred, **options)
+            refine_info.update(
+                initial_loss=float(pred["initial_loss"][0]),
+                loss=float(pred["loss"][0]),
+                improved=bool(pred["improved"][0]),
+            )
+            timings["refine_seconds"] = time.perf_counter() - t0
+        bar.done()
+
+        bar.step("writing")
+        t0 = time.perf_counter()
+        parent = os.path.dirname(out_dir)
+        os.makedirs(parent, exist_ok=True)
+        partial = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.", suffix=".partial", dir=parent)
+        resampler = NativeResampler(geometry, images=images)
+        record = write_pair_outputs(
+            partial,
+            geometry,
+            pred,
+            0,
+            integrator=net.integrator,
+            preview=chosen["preview"],
+            inverse=chosen["inverse"],
+            jacobian=chosen["jacobian"],
+            separable=chosen["separable"],
+            compress_fields=chosen["compress"],
+            resampler=resampler,
+        )
+        metrics: dict[str, Any] = {
+            "inverse_consistency": record.get("inverse_consistency"),
+            "jacobian": record.get("jacobian"),
+        }
+        if "moving_label" in files and "fixed_label" in files:
+            metrics.update(_dice_rows(resampler, pred))
+        metrics["refinement"] = refine_info
+        timings["write_seconds"] = time.perf_counter() - t0
+        timings["total_seconds"] = time.perf_counter() - t_start
+        timings = {k: round(v, 3) for k, v in timings.items()}
+        used = {
+            **settings,
+            **{k: (os.path.abspath(files[k]) if k in files else None) for k in _INPUTS},
+            "mask": os.path.abspath(mask_file) if mask_file else None,
+            "refine_iterations": iterations,
+            "working_spacing": None
+            if spacing is None
+            else (float(spacing) if isinstance(spacing, (int, float)) else list(spacing)),
+            "outputs": chosen,
+            "network": net.source,
+            "overwrite": bool(overwrite),
+        }
+        full = _jsonable(
+            {
+                **record,
+                "geometry": geometry.to_dict(),
+                "metrics": metrics,
+                "timings": timings,
+                "device": str(dev),
+                "threads": torch.get_num_threads(),
+                "versions": _versions(),
+                "settings": used,
+            }
+        )
+        with open(os.path.join(partial, "registration.json"), "x") as f:
+            json.dump(full, f, indent=2)
+        _finish_output(partial, out_dir)
+        partial = None
+        bar.done()
+    finally:
+        bar.close()
+        if partial is not None:  # a failure while writing: nothing half-written is left
+            shutil.rmtree(partial, ignore_errors=True)
+    files_out = {k: os.path.join(out_dir, v) for k, v in record["files"].items()}
+    files_out["registration_json"] = os.path.join(out_dir, "registration.json")
+    _LOGGER.info(f"register: wrote {out_dir} in {timings['total_seconds']:.1f} s")
+    return {
+        "output_dir": out_dir,
+        "files": files_out,
+        "metrics": metrics,
+        "timings": timings,
+        "device": str(dev),
+        "settings": used,
+        "record": full,
+    }
+
+
+_CSV_COLUMNS = ("moving", "fixed", "moving_label", "fixed_label", "mask", "name")
+
+
+def read_pairs_csv(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The pairs of a CSV file with a header row: ``moving``, ``fixed`` (required), ``moving_label``,
+    ``fixed_label``, ``mask``, ``name`` (optional; empty cells are absent). Relative paths are taken relative to the
+    CSV file's folder.
+
+    Raises:
+        FileNotFoundError: no such file; ValueError: no header, missing ``moving``/``fixed`` columns or cells,
+        unknown columns, no rows.
+    """
+    p = os.fspath(path)
+    if not os.path.isfile(p):
+        raise FileNotFoundError(f"read_pairs_csv: the pairs file {p!r} does not exist.")
+    base = os.path.dirname(os.path.abspath(p))
+    with open(p, newline="") as f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        if "moving" not in header or "fixed" not in header:
+            raise ValueError(
+                f"read_pairs_csv: {p!r} needs a header row with 'moving' and 'fixed' columns, got {header}."
+            )
+        unknown = sorted(set(header) - set(_CSV_COLUMNS))
+        if unknown:
+            raise ValueError(f"read_pairs_csv: {p!r} has unknown columns {unknown}; allowed: {list(_CSV_COLUMNS)}.")
+        pairs = []
+        for n, row in enumerate(reader, start=2):
+            item = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+            item = {k: v for k, v in item.items() if v}
+            if not item:
+                continue
+            for key in ("moving", "fixed"):
+                if key not in item:
+                    raise ValueError(f"read_pairs_csv: {p!r} line {n} has no {key!r} file.")
+            for key in _CSV_COLUMNS[:5]:
+                if key in item and not os.path.isabs(os.path.expanduser(item[key])):
+                    item[key] = os.path.join(base, item[key])
+            pairs.append(item)
+    if not pairs:
+        raise ValueError(f"read_pairs_csv: {p!r} lists no pair.")
+    return pairs
+
+
+def _stem(path: str) -> str:
+    base = os.path.basename(path.rstrip("/"))
+    for ext in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"):
+        if base.lower().endswith(ext):
+            return base[: -len(ext)]
+    return base
+
+
+def register_pairs(
+    pairs: str | os.PathLike | Iterable[Mapping[str, str]],
+    output_dir: str | os.PathLike,
+    refine: int | None = None,
+    spacing: float | Sequence[float] | None = None,
+    device: str | torch.device | None = None,
+    bundle_dir: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    outputs: Mapping[str, bool] | None = None,
+) -> dict[str, Any]:
+    """Register many pairs with the model loaded once: one sub-folder per pair in ``output_dir``, ``summary.csv`` and
+    ``summary.json`` with one row per pair (status, Dice when labels are given, folds, inverse consistency, time).
+
+    A pair that fails (a missing or corrupt file, a blank image, ...) is reported in the summary with its error and
+    skipped; the others go on, and a failed pair leaves no folder.
+
+    Args:
+        pairs: a CSV file (:func:`read_pairs_csv`) or a list of dicts with ``moving``, ``fixed`` and optionally
+            ``moving_label``, ``fixed_label``, ``mask``, ``name`` (the sub-folder; default
+            ``<index>_<moving stem>_to_<fixed stem>``).
+        output_dir: a new (or empty) folder.
+        refine, spacing, device, bundle_dir, model_path, outputs: as :func:`register`, for every pair.
+        overwrite: write into a non-empty ``output_dir``.
+        progress: a progress bar over the pairs.
+
+    Returns:
+        ``{"output_dir", "pairs": [rows], "failed": count, "summary_csv", "summary_json"}``.
+    """
+    items = read_pairs_csv(pairs) if isinstance(pairs, (str, os.PathLike)) else [dict(p) for p in pairs]
+    if not items:
+        raise ValueError("register_pairs: no pair given.")
+    for n, item in enumerate(items):
+        for key in ("moving", "fixed"):
+            if not item.get(key):
+                raise ValueError(f"register_pairs: pair {n} has no {key!r} file.")
+    out = _check_output(output_dir, overwrite)
+    names = [
+        item.get("name") or f"{n:03d}_{_stem(item['moving'])}_to_{_stem(item['fixed'])}" for n, item in enumerate(items)
+    ]
+    if len(set(names)) != len(names):
+        raise ValueError("register_pairs: two pairs have the same 'name'; each pair needs its own sub-folder.")
+    os.makedirs(out, exist_ok=True)
+    t0 = time.perf_counter()
+    loaded = load_bundle_network(bundle_dir, resolve_device(device, "register_pairs"), model_path)
+    load_seconds = time.perf_counter() - t0
+    rows: list[dict[str, Any]] = []
+    bar = None
+    if progress:
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(items), desc="monai-avsm register --pairs", unit="pair")
+        except ImportError:  # pragma: no cover - tqdm is a dependency
+            bar = None
+    try:
+        for item, name in zip(items, names):
+            t1 = time.perf_counter()
+            row: dict[str, Any] = {"name": name, "moving": item["moving"], "fixed": item["fixed"]}
+            try:
+                result = register(
+                    item["moving"],
+                    item["fixed"],
+                    os.path.join(out, name),
+                    moving_label=item.get("moving_label"),
+                    fixed_label=item.get("fixed_label"),
+                    mask=item.get("mask"),
+                    refine=refine,
+                    spacing=spacing,
+                    overwrite=overwrite,
+                    progress=False,
+                    network=loaded,
+                    outputs=outputs,
+                )
+                m = result["metrics"]
+                row.update(status="ok", error="", folder=result["output_dir"])
+                for key in ("dice_identity", "dice_affine", "dice_avsm"):
+                    if key in m:
+                        row[key] = round(m[key], 4)
+                row["folds"] = m["jacobian"]["folds"]
+                if m.get("inverse_consistency"):
+                    row["inverse_consistency_mean_mm"] = round(m["inverse_consistency"]["forward_inverse_mean_mm"], 4)
+            except Exception as e:  # one broken pair must not stop the others
+                row.update(status="failed", error=f"{type(e).__name__}: {e}", folder="")
+                _LOGGER.warning(f"register_pairs: pair {name!r} failed: {e}")
+            row["seconds"] = round(time.perf_counter() - t1, 3)
+            rows.append(row)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"{sum(r['status'] == 'failed' for r in rows)} failed")
+    finally:
+        if bar is not None:
+            bar.close()
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r if k not in columns]
+    csv_path = os.path.join(out, "summary.csv")
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    failed = sum(r["status"] == "failed" for r in rows)
+    summary = {
+        "output_dir": out,
+        "pairs": rows,
+        "failed": failed,
+        "model_load_seconds": round(load_seconds, 3),
+        "total_seconds": round(time.perf_counter() - t0, 3),
+    }
+    json_path = os.path.join(out, "summary.json")
+    with open(json_path, "w") as f:
+        json.dump(summary, f, indent=2)
+    return {**summary, "summary_csv": csv_path, "summary_json": json_path}
