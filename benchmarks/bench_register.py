@@ -8,15 +8,22 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Benchmark: one pair end to end from files to files, as a user runs it: ``monai_avsm.register`` (the
-``monai-avsm register`` command: load, network, optional refinement, writing every output: warped image and label,
-forward and inverse fields and affine files, Jacobian image, preview, JSON) against ANTs SyN from files to files
-(``ants.registration`` + ``ants.apply_transforms`` for the image and the label, ANTsPy's defaults), on the sample
-test pairs (2 mm, 96x112x96 native grid). Prints the time of each step, Dice, folds and the inverse-consistency error
-and the ratio to ANTs.
+"""Benchmark: the one-pair command as a user runs it, from files to files, each run a new process (start-up and
+imports included), against ANTs SyN from files to files in the same run (issue 13):
 
-    python benchmarks/bench_register.py                  # needs the sample data (built if missing) and antspyx
-    python benchmarks/bench_register.py --refine 20
+- ``monai-avsm --help`` and a missing-file error (both must answer before torch and MONAI are imported);
+- ``monai-avsm register`` with the default outputs (warped image and label, forward and inverse fields and affines,
+  the JSON report), cold (no cached trace: builds the network with MONAI and traces it) and warm (cached trace);
+- ``monai-avsm register --pairs`` over N pairs (the model loaded once): seconds per pair after the first;
+- ANTs SyN (ANTsPy defaults) in a process of its own: read, register, apply to the image and the label, write the
+  warped image, the label and the transforms; every tool on the same number of threads
+  (``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS``, ``OMP_NUM_THREADS``).
+
+Peak resident memory of each process (``ru_maxrss`` of the child) is reported next to ANTs'. Pairs: the sample test
+pairs rebuilt at ``--spacing`` mm (1.5 mm: 128x149x128, about the size of a real single-subject T1).
+
+    python benchmarks/bench_register.py                     # sample data at 1.5 mm (built if missing) and antspyx
+    python benchmarks/bench_register.py --spacing 2 --batch 10 --repeats 3
 """
 
 from __future__ import annotations
@@ -26,101 +33,155 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-
-import numpy as np
-import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import machine_line  # noqa: E402
 
+_ANTS_SCRIPT = r"""
+import os, sys, time
+t0 = time.perf_counter()
+import ants, numpy as np
+moving, fixed, moving_label, fixed_label, out = sys.argv[1:6]
+f, m, ml = ants.image_read(fixed), ants.image_read(moving), ants.image_read(moving_label)
+reg = ants.registration(f, m, type_of_transform="SyN", outprefix=os.path.join(out, "ants_"))
+w = ants.apply_transforms(f, m, reg["fwdtransforms"])
+wl = ants.apply_transforms(f, ml, reg["fwdtransforms"], interpolator="nearestNeighbor")
+ants.image_write(w, os.path.join(out, "warped.nii.gz"))
+ants.image_write(wl, os.path.join(out, "warped_label.nii.gz"))
+fl = ants.image_read(fixed_label).numpy()
+a = np.round(wl.numpy())
+d = [2 * ((a == k) & (fl == k)).sum() / max((a == k).sum() + (fl == k).sum(), 1) for k in (1, 2)]
+print("DICE", float(np.mean(d)))
+"""
 
-def dice(a: np.ndarray, b: np.ndarray, labels=(1, 2)) -> float:
-    return float(np.mean([2 * ((a == k) & (b == k)).sum() / max((a == k).sum() + (b == k).sum(), 1) for k in labels]))
+
+def _timed(cmd: list[str], env: dict, cwd: str) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall seconds, peak RSS (MB) of this child alone (``os.wait4``), the completed process."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=cwd)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - t0
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        proc = subprocess.CompletedProcess(cmd, child.returncode, out.read(), err.read())
+    return wall, usage.ru_maxrss / 1024.0, proc
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=os.path.join(REPO, "avsm_sample"))
-    parser.add_argument("--refine", type=int, default=0)
+    parser.add_argument("--spacing", type=float, default=1.5, help="sample data grid (mm); 1.5 mm: 128x149x128")
+    parser.add_argument("--data", default=None, help="sample data folder (default: avsm_sample_<spacing>mm)")
+    parser.add_argument("--repeats", type=int, default=3, help="warm runs per pair")
+    parser.add_argument("--batch", type=int, default=10, help="pairs in the --pairs run (the test pairs repeated)")
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-ants", action="store_true")
     args = parser.parse_args()
+    data = args.data or os.path.join(REPO, f"avsm_sample_{args.spacing:g}mm")
+    if not os.path.isfile(os.path.join(data, "datalist.json")):
+        from monai_avsm.data.sample import build_sample_dataset
+
+        build_sample_dataset(data, spacing=args.spacing)
+    with open(os.path.join(data, "datalist.json")) as f:
+        keys = ("moving", "fixed", "moving_label", "fixed_label")
+        pairs = [{k: os.path.join(data, p[k]) for k in keys} for p in json.load(f)["test"]]
     import nibabel as nib
 
-    import monai_avsm
-    from monai_avsm.apps import load_bundle_network
-
-    if not os.path.isfile(os.path.join(args.data, "datalist.json")):
-        monai_avsm.data.build_sample_dataset(args.data)
-    with open(os.path.join(args.data, "datalist.json")) as f:
-        pairs = [{k: os.path.join(args.data, v) for k, v in p.items() if k in ("moving", "fixed", "moving_label",
-                 "fixed_label")} for p in json.load(f)["test"]]  # fmt: skip
+    shape = nib.load(pairs[0]["fixed"]).shape
     tmp = tempfile.mkdtemp(prefix="bench_register_")
-    rows = []
-    t0 = time.perf_counter()
-    net = load_bundle_network()
-    load_model = time.perf_counter() - t0
+    cache = os.path.join(tmp, "cache")
+    env = dict(os.environ, MONAI_AVSM_CACHE_DIR=cache, OMP_NUM_THREADS=str(args.threads),
+               ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=str(args.threads))  # fmt: skip
+    cli = [sys.executable, "-m", "monai_avsm"]
+    rows: list[dict] = []
+
+    wall, rss, proc = _timed(cli + ["--help"], env, tmp)
+    rows.append({"what": "monai-avsm --help", "s": [wall], "rss": rss, "dice": None})
+    wall, rss, proc = _timed(cli + ["register", "missing.nii.gz", pairs[0]["fixed"], "--out", "x"], env, tmp)
+    assert proc.returncode == 1 and "missing.nii.gz" in proc.stderr, proc.stderr
+    rows.append({"what": "missing-file error", "s": [wall], "rss": rss, "dice": None})
+
+    def register(p, out, extra=()):
+        cmd = cli + ["register", p["moving"], p["fixed"], "--moving-label", p["moving_label"], "--fixed-label",
+                     p["fixed_label"], "--out", out, "--quiet", *extra]  # fmt: skip
+        wall, rss, proc = _timed(cmd, env, tmp)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr[-2000:])
+        with open(os.path.join(out, "registration.json")) as f:
+            rec = json.load(f)
+        return wall, rss, rec
+
+    cold, warm, write, network, dices, rss_max = [], [], [], [], [], 0.0
     for i, p in enumerate(pairs):
-        out = monai_avsm.register(
-            p["moving"], p["fixed"], os.path.join(tmp, f"avsm{i}"), moving_label=p["moving_label"],
-            fixed_label=p["fixed_label"], refine=args.refine, network=net, progress=False,
-        )  # fmt: skip
-        t = out["timings"]
-        m = out["metrics"]
-        rows.append({
-            "method": "monai_avsm.register" + (f" + refine {args.refine}" if args.refine else ""),
-            "load": t["load_seconds"], "register": t["network_seconds"] + t["refine_seconds"],
-            "write": t["write_seconds"], "total": t["total_seconds"], "dice": m["dice_avsm"],
-            "folds": m["jacobian"]["folds"], "ic_mm": m["inverse_consistency"]["forward_inverse_mean_mm"],
-        })  # fmt: skip
+        shutil.rmtree(cache, ignore_errors=True)
+        wall, rss, rec = register(p, os.path.join(tmp, f"cold{i}"))
+        cold.append(wall)
+        for r in range(args.repeats):
+            wall, rss, rec = register(p, os.path.join(tmp, f"warm{i}_{r}"))
+            warm.append(wall)
+            write.append(rec["timings"]["write_seconds"])
+            network.append(rec["timings"]["network_seconds"])
+            rss_max = max(rss_max, rss)
+        dices.append(rec["metrics"]["dice_avsm"])
+    rows.append({"what": "register, cold (no cached trace)", "s": cold, "rss": None, "dice": statistics.mean(dices)})
+    rows.append({"what": "register, warm (cached trace)", "s": warm, "rss": rss_max, "dice": statistics.mean(dices)})
+
+    csv_path = os.path.join(tmp, "pairs.csv")
+    with open(csv_path, "w") as f:
+        f.write("moving,fixed,moving_label,fixed_label\n")
+        for k in range(args.batch):
+            p = pairs[k % len(pairs)]
+            f.write(",".join(p[c] for c in ("moving", "fixed", "moving_label", "fixed_label")) + "\n")
+    wall, rss, proc = _timed(cli + ["register", "--pairs", csv_path, "--out", os.path.join(tmp, "batch"), "--quiet"],
+                             env, tmp)  # fmt: skip
+    with open(os.path.join(tmp, "batch", "summary.json")) as f:
+        summary = json.load(f)
+    per_pair = [r["seconds"] for r in summary["pairs"]]
+    rows.append({"what": f"register --pairs ({args.batch} pairs): s/pair after the first", "s": per_pair[1:],
+                 "rss": rss, "dice": statistics.mean(r["dice_avsm"] for r in summary["pairs"])})  # fmt: skip
+    rows.append({"what": f"register --pairs ({args.batch} pairs): whole command", "s": [wall], "rss": rss,
+                 "dice": None})  # fmt: skip
+
+    ants_s = None
     if not args.no_ants:
         try:
-            import ants
+            import ants  # noqa: F401
         except ImportError:
-            ants = None
             print("ANTsPy not installed (pip install antspyx): the ANTs rows are skipped")
-        if ants is not None:
+        else:
+            s, d, r_max = [], [], 0.0
             for i, p in enumerate(pairs):
-                t0 = time.perf_counter()
-                fixed, moving = ants.image_read(p["fixed"]), ants.image_read(p["moving"])
-                ml = ants.image_read(p["moving_label"])
-                t1 = time.perf_counter()
-                reg = ants.registration(
-                    fixed, moving, type_of_transform="SyN", outprefix=os.path.join(tmp, f"ants{i}_")
-                )
-                t2 = time.perf_counter()
-                warped = ants.apply_transforms(fixed, moving, reg["fwdtransforms"])
-                wl = ants.apply_transforms(fixed, ml, reg["fwdtransforms"], interpolator="nearestNeighbor")
-                ants.image_write(warped, os.path.join(tmp, f"ants{i}_warped.nii.gz"))
-                ants.image_write(wl, os.path.join(tmp, f"ants{i}_warped_label.nii.gz"))
-                t3 = time.perf_counter()
-                fl = np.asarray(nib.load(p["fixed_label"]).dataobj)
-                rows.append({
-                    "method": "ANTs SyN (ANTsPy defaults)", "load": t1 - t0, "register": t2 - t1, "write": t3 - t2,
-                    "total": t3 - t0, "dice": dice(np.round(wl.numpy()), fl), "folds": float("nan"),
-                    "ic_mm": float("nan"),
-                })  # fmt: skip
+                out = os.path.join(tmp, f"ants{i}")
+                os.makedirs(out)
+                cmd = [sys.executable, "-c", _ANTS_SCRIPT, p["moving"], p["fixed"], p["moving_label"],
+                       p["fixed_label"], out]  # fmt: skip
+                wall, rss, proc = _timed(cmd, env, tmp)
+                if proc.returncode != 0:
+                    raise RuntimeError(proc.stderr[-2000:])
+                s.append(wall)
+                r_max = max(r_max, rss)
+                d.append(float(proc.stdout.split("DICE")[-1]))
+            ants_s = statistics.median(s)
+            rows.append({"what": "ANTs SyN, files to files", "s": s, "rss": r_max, "dice": statistics.mean(d)})
+
     print(machine_line())
-    print(f"model loading (once): {load_model:.2f} s; {len(pairs)} pairs; threads {torch.get_num_threads()}")
-    print("| method | load s | register s | write s | total s/pair | Dice | folds | inverse consistency mm |")
-    print("|---|---|---|---|---|---|---|---|")
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    means = {}
-    for name in methods:
-        rs = [r for r in rows if r["method"] == name]
-        mean = {k: statistics.mean(r[k] for r in rs) for k in ("load", "register", "write", "total", "dice", "folds",
-                                                                "ic_mm")}  # fmt: skip
-        means[name] = mean
-        print(
-            f"| {name} | {mean['load']:.2f} | {mean['register']:.2f} | {mean['write']:.2f} | {mean['total']:.2f} | "
-            f"{mean['dice']:.3f} | {mean['folds']:.0f} | {mean['ic_mm']:.4f} |"
-        )
-    if len(methods) == 2:
-        a, b = means[methods[0]], means[methods[1]]
-        print(f"time ratio {methods[1]} / {methods[0]}: {b['total'] / a['total']:.2f}x")
+    print(f"pairs: {len(pairs)} sample test pairs at {args.spacing:g} mm ({'x'.join(map(str, shape))}); "
+          f"threads {args.threads}; network {statistics.median(network):.2f} s, "
+          f"writing {statistics.median(write):.2f} s (median, warm runs)")  # fmt: skip
+    print("| what | median s | min s | runs | peak RSS MB | Dice | vs ANTs SyN |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        med = statistics.median(r["s"])
+        ratio = f"{med / ants_s:.2f}x" if ants_s and r["what"].startswith("register") else ""
+        rss = f"{r['rss']:.0f}" if r["rss"] else ""
+        dice = f"{r['dice']:.3f}" if r["dice"] is not None else ""
+        print(f"| {r['what']} | {med:.2f} | {min(r['s']):.2f} | {len(r['s'])} | {rss} | {dice} | {ratio} |")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
