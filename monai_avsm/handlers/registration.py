@@ -58,12 +58,16 @@ __all__ = ["RegistrationWriter", "RegistrationEvaluation", "dice_per_label", "st
 
 
 def _unique_folder(root: str, name: str) -> str:
-    path, n = os.path.join(root, name), 1
-    while os.path.exists(path):
-        n += 1
-        path = os.path.join(root, f"{name}_{n}")
-    os.makedirs(path)
-    return path
+    """``root/name``, else the first free ``root/name_2``, ``name_3``, ... (created). Safe when several processes
+    write into one ``root`` (sharded inference): ``os.makedirs`` claims a name atomically, a taken one is skipped."""
+    n = 1
+    while True:
+        path = os.path.join(root, name if n == 1 else f"{name}_{n}")
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            n += 1
 
 
 def _sync(device: torch.device) -> None:
