@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from .distributed import SUMMARY_COLUMNS, dist_info, distributed_output_dir, merge_shard_records, shard_items
 from .finetune import cosine_stage_lambda, load_pretrained, training_pairs
 from .inferers import RefineInferer
 from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name, sample_at_points
@@ -47,4 +48,9 @@ __all__ = [
     "load_pretrained",
     "training_pairs",
     "cosine_stage_lambda",
+    "dist_info",
+    "shard_items",
+    "distributed_output_dir",
+    "merge_shard_records",
+    "SUMMARY_COLUMNS",
 ]
