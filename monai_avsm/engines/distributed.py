@@ -127,7 +127,8 @@ def distributed_output_dir(path: str | os.PathLike, src: int = 0) -> str:
 
 def _folder_name(output_dir: str, entry: str | Mapping[str, Any]) -> str:
     folder = str(entry["folder"] if isinstance(entry, Mapping) else entry)
-    rel = os.path.relpath(os.path.abspath(folder), os.path.abspath(output_dir))
+    full = folder if os.path.isabs(folder) else os.path.join(output_dir, folder)
+    rel = os.path.relpath(os.path.abspath(full), os.path.abspath(output_dir))
     if rel.startswith(os.pardir) or os.sep in rel or rel == os.curdir:
         raise ValueError(f"merge_shard_records: pair folder {folder!r} is not a sub-folder of {output_dir!r}.")
     return rel
