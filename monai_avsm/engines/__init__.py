@@ -12,7 +12,14 @@
 
 from __future__ import annotations
 
-from .distributed import SUMMARY_COLUMNS, dist_info, distributed_output_dir, merge_shard_records, shard_items
+from .distributed import (
+    SUMMARY_COLUMNS,
+    dist_info,
+    distributed_output_dir,
+    merge_shard_evaluation,
+    merge_shard_records,
+    shard_items,
+)
 from .finetune import cosine_stage_lambda, load_pretrained, training_pairs
 from .inferers import RefineInferer
 from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name, sample_at_points
@@ -52,5 +59,6 @@ __all__ = [
     "shard_items",
     "distributed_output_dir",
     "merge_shard_records",
+    "merge_shard_evaluation",
     "SUMMARY_COLUMNS",
 ]

@@ -22,6 +22,10 @@ per CPU process (gloo). Every process
    merges the pairs' ``registration.json`` records into ``summary.csv`` and ``summary.json`` with the rank that
    wrote each pair, :func:`merge_shard_records`.
 
+Evaluation (``multi_gpu_evaluate.json`` after ``evaluate.json``) is sharded the same way; each rank's
+``RegistrationEvaluation`` keeps its rows and rank 0 writes ``metrics.csv``, ``summary.json`` and the plots of all
+pairs, :func:`merge_shard_evaluation`.
+
 Without an initialized process group the three functions behave as on one process (rank 0 of 1), so they can be
 called from single-process code and tests.
 """
@@ -43,7 +47,14 @@ import torch.distributed as dist
 
 from .utils import new_output_dir
 
-__all__ = ["dist_info", "shard_items", "distributed_output_dir", "merge_shard_records", "SUMMARY_COLUMNS"]
+__all__ = [
+    "dist_info",
+    "shard_items",
+    "distributed_output_dir",
+    "merge_shard_records",
+    "merge_shard_evaluation",
+    "SUMMARY_COLUMNS",
+]
 
 T = TypeVar("T")
 
@@ -163,6 +174,21 @@ def _describe(pairs: Counter) -> str:
     return ", ".join(f"{m} -> {f}" + (f" ({n}x)" if n > 1 else "") for (m, f), n in pairs.items())
 
 
+def _check_complete(
+    caller: str, expected: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]], done: str
+) -> None:
+    """Raise ``RuntimeError`` naming the pairs of ``expected`` missing from ``rows`` or in them too often."""
+    want = Counter(_pair_key(p["moving"], p["fixed"]) for p in expected)
+    got = Counter(_pair_key(row["moving"], row["fixed"]) for row in rows)
+    lost, extra = want - got, got - want
+    if lost or extra:
+        raise RuntimeError(
+            f"{caller}: {sum(want.values())} pairs expected, {len(rows)} {done}; "
+            + (f"not {done}: {_describe(lost)}. " if lost else "")
+            + (f"{done} too often or not in the run: {_describe(extra)}." if extra else "")
+        )
+
+
 def _statistics(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> dict[str, dict[str, float]]:
     stats = {}
     for c in columns:
@@ -257,15 +283,7 @@ def merge_shard_records(
         with open(path) as f:
             rows.append(_row(name, r, json.load(f)))
     if expected is not None:
-        want = Counter(_pair_key(p["moving"], p["fixed"]) for p in expected)
-        got = Counter(_pair_key(row["moving"], row["fixed"]) for row in rows)
-        lost, extra = want - got, got - want
-        if lost or extra:
-            raise RuntimeError(
-                f"merge_shard_records: {sum(want.values())} pairs expected, {len(rows)} written; "
-                + (f"not written: {_describe(lost)}. " if lost else "")
-                + (f"written too often or not in the run: {_describe(extra)}." if extra else "")
-            )
+        _check_complete("merge_shard_records", expected, rows, "written")
     columns: list[str] = list(SUMMARY_COLUMNS)
     for row in rows:
         columns += [c for c in row if c not in columns]
@@ -292,3 +310,56 @@ def merge_shard_records(
         f"merged {len(rows)} pairs from {world_size} ranks ({spread}) into {out}/summary.csv, summary.json"
     )
     return summary
+
+
+def merge_shard_evaluation(
+    evaluation: Any, expected: Sequence[Mapping[str, Any]] | None = None, dst: int = 0
+) -> dict[str, Any] | None:
+    """Gather the rows of every rank's ``RegistrationEvaluation`` (created with ``summarize=False``) and, on rank
+    ``dst``, write the evaluation of all pairs (``metrics.csv``, ``summary.json``, plots: ``evaluation.finish``).
+
+    A collective: every rank calls it after its shard (also a rank with no pairs). Each row gets the ``rank`` that
+    evaluated it; rows are put back in the order of the unsharded data (:func:`shard_items` gives rank ``r`` the
+    items ``r, r + N, ...``).
+
+    Args:
+        evaluation: this rank's ``RegistrationEvaluation`` handler.
+        expected: the pairs of the whole run (dicts with ``"moving"`` and ``"fixed"``); when given, rank ``dst``
+            checks that each was evaluated exactly once.
+        dst: the rank that writes the files.
+
+    Returns:
+        the evaluation summary on rank ``dst``, ``None`` on the other ranks.
+
+    Raises:
+        TypeError: ``evaluation`` has no ``rows`` and ``finish`` (not a ``RegistrationEvaluation``).
+        RuntimeError: ``evaluation.summarize`` is on, so each rank would write its own files into the shared folder;
+            or (with ``expected``) a pair was not evaluated or evaluated more than once.
+    """
+    if not (hasattr(evaluation, "rows") and callable(getattr(evaluation, "finish", None))):
+        raise TypeError(
+            f"merge_shard_evaluation: expected a RegistrationEvaluation handler, got {type(evaluation).__name__}."
+        )
+    if getattr(evaluation, "summarize", False):
+        raise RuntimeError(
+            "merge_shard_evaluation: the RegistrationEvaluation handler has summarize=True, so every rank already "
+            "wrote its own summary; create it with summarize=False (multi_gpu_evaluate.json does)."
+        )
+    rank, world_size = dist_info()
+    local = [{"pair": row["pair"], "rank": rank, **row} for row in evaluation.rows]
+    if world_size > 1:
+        gathered: list[Any] | None = [None] * world_size if rank == dst else None
+        dist.gather_object(local, gathered, dst=dst)
+    else:
+        gathered = [local]
+    if rank != dst:
+        return None
+    assert gathered is not None
+    ordered = [(i, r, row) for r, rows in enumerate(gathered) for i, row in enumerate(rows)]
+    rows = [row for _, _, row in sorted(ordered, key=lambda x: (x[0], x[1]))]
+    if expected is not None:
+        _check_complete("merge_shard_evaluation", expected, rows, "evaluated")
+    spread = ", ".join(f"rank {r}: {len(part)}" for r, part in enumerate(gathered))
+    logging.getLogger(__name__).info(f"merged the evaluation of {len(rows)} pairs from {world_size} ranks ({spread})")
+    evaluation.rows = rows
+    return evaluation.finish()
