@@ -1,6 +1,6 @@
 """Many pairs on many processes: the shard helpers of monai_avsm.engines.distributed (one process, and two gloo
-processes with torch.multiprocessing) and bundle/configs/multi_gpu_inference.json launched with torchrun on 2 CPU
-processes over 3 pairs of the real sample data (3 is not divisible by 2)."""
+processes with torch.multiprocessing) and bundle/configs/multi_gpu_inference.json (and multi_gpu_evaluate.json)
+launched with torchrun on 2 CPU processes over 3 pairs of the real sample data (3 is not divisible by 2)."""
 
 from __future__ import annotations
 
@@ -19,12 +19,23 @@ import torch.multiprocessing as mp
 from monai.data import partition_dataset
 
 from monai_avsm.data.sample import build_sample_dataset, missing_packages
-from monai_avsm.engines import dist_info, distributed_output_dir, merge_shard_records, shard_items
+from monai_avsm.engines import (
+    dist_info,
+    distributed_output_dir,
+    merge_shard_evaluation,
+    merge_shard_records,
+    shard_items,
+)
+from monai_avsm.handlers import RegistrationEvaluation
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundle"
 INFER = str(BUNDLE / "configs" / "inference.json")
+EVAL = str(BUNDLE / "configs" / "evaluate.json")
 MULTI_INFER = str(BUNDLE / "configs" / "multi_gpu_inference.json")
+MULTI_EVAL = str(BUNDLE / "configs" / "multi_gpu_evaluate.json")
+PAIRS = {"icbm2009c_asym_to_mni152_nlin6_asym": "0", "mni152_nlin6_asym_to_icbm2009c_asym": "1",
+         "icbm2009c_asym_to_icbm2009c_asym_mirrored": "0"}  # fmt: skip  # datalist items 0, 2 on rank 0; 1 on rank 1
 
 
 def _fake_pair(root: str, name: str, moving: str, fixed: str) -> str:
@@ -58,7 +69,8 @@ def _two_ranks(rank: int, world_size: int, store: str, root: str, pairs: list, r
     try:
         out = distributed_output_dir(root)
         shard = shard_items(pairs)
-        written = [_fake_pair(out, f"{_stem(p['moving'])}_to_{_stem(p['fixed'])}", p["moving"], p["fixed"]) for p in shard]
+        names = [f"{_stem(p['moving'])}_to_{_stem(p['fixed'])}" for p in shard]
+        written = [_fake_pair(out, name, p["moving"], p["fixed"]) for name, p in zip(names, shard)]
         summary = merge_shard_records(out, written, expected=pairs, seconds=1.0 + rank)
         with open(os.path.join(results, f"rank{rank}.json"), "x") as f:
             json.dump({"out": out, "shard": shard, "summary": summary}, f)
@@ -104,10 +116,11 @@ class TestShardHelpers(unittest.TestCase):
         os.makedirs(out)
         a = _fake_pair(out, "a_to_b", "/d/a.nii.gz", "/d/b.nii.gz")
         b = _fake_pair(out, "b_to_a", "/d/b.nii.gz", "/d/a.nii.gz")
-        expected = [{"moving": "/d/a.nii.gz", "fixed": "/d/b.nii.gz"}, {"moving": "/d/b.nii.gz", "fixed": "/d/a.nii.gz"}]
+        ab, ba = ("/d/a.nii.gz", "/d/b.nii.gz"), ("/d/b.nii.gz", "/d/a.nii.gz")
+        expected = [{"moving": m, "fixed": f} for m, f in (ab, ba)]
         with self.assertRaisesRegex(RuntimeError, "more than one rank: 'a_to_b' \\(ranks 0 and 0\\)"):
             merge_shard_records(out, [a, a], expected=expected)
-        with self.assertRaisesRegex(RuntimeError, "2 pairs expected, 1 written; not written: .*b.nii.gz -> .*a.nii.gz"):
+        with self.assertRaisesRegex(RuntimeError, "2 pairs expected, 1 written; not written: .*b.nii.gz -> .*a.nii"):
             merge_shard_records(out, [a], expected=expected)
         with self.assertRaisesRegex(ValueError, "is not a sub-folder"):
             merge_shard_records(out, [self.tmp])
@@ -141,56 +154,75 @@ class TestShardHelpers(unittest.TestCase):
         self.assertIsNone(ranks[1]["summary"])
         summary = ranks[0]["summary"]
         self.assertEqual(summary["pairs"], 3)
-        self.assertEqual({(r["rank"], r["pairs"], r["seconds"]) for r in summary["ranks"]}, {(0, 2, 1.0), (1, 1, 2.0)})
-        self.assertEqual({r["pair"]: r["rank"] for r in summary["records"]}, {"m0_to_f0": 0, "m1_to_f1": 1, "m2_to_f2": 0})
+        self.assertEqual([(r["rank"], r["pairs"], r["seconds"]) for r in summary["ranks"]], [(0, 2, 1.0), (1, 1, 2.0)])
+        owners = {r["pair"]: r["rank"] for r in summary["records"]}
+        self.assertEqual(owners, {"m0_to_f0": 0, "m1_to_f1": 1, "m2_to_f2": 0})
+
+    def test_merge_evaluation_errors(self):
+        with self.assertRaisesRegex(TypeError, "expected a RegistrationEvaluation handler, got list"):
+            merge_shard_evaluation([])
+        evaluation = RegistrationEvaluation(self.tmp, num_classes=3, plots=False)  # summarize=True
+        with self.assertRaisesRegex(RuntimeError, "create it with summarize=False"):
+            merge_shard_evaluation(evaluation)
+        evaluation = RegistrationEvaluation(self.tmp, num_classes=3, plots=False, summarize=False)
+        row = {"pair": "a_to_b", "moving": "/d/a.nii.gz", "fixed": "/d/b.nii.gz", "dice_avsm": 0.5, "device": "cpu"}
+        evaluation.rows = [row]
+        with self.assertRaisesRegex(RuntimeError, "1 pairs expected, 1 evaluated; not evaluated: .*c.nii.gz"):
+            merge_shard_evaluation(evaluation, expected=[{"moving": "/d/a.nii.gz", "fixed": "/d/c.nii.gz"}])
+        summary = merge_shard_evaluation(evaluation, expected=[{"moving": "/d/a.nii.gz", "fixed": "/d/b.nii.gz"}])
+        self.assertEqual(summary["pairs"], 1)
+        self.assertNotIn("rank", summary)  # the rank is a column, not a measure
+        with open(os.path.join(self.tmp, "metrics.csv")) as f:
+            self.assertEqual(next(csv.reader(f))[:2], ["pair", "rank"])
 
 
 @unittest.skipIf(missing_packages(), f"the sample data needs the demo extra: {missing_packages()}")
 class TestMultiGPUInference(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp()
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def test_three_pairs_on_two_cpu_processes(self):
-        data = os.path.join(self.tmp, "sample")
-        build_sample_dataset(data, spacing=4.0)
-        with open(os.path.join(data, "datalist.json")) as f:
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp()
+        cls.data = os.path.join(cls.tmp, "sample")
+        build_sample_dataset(cls.data, spacing=4.0)
+        with open(os.path.join(cls.data, "datalist.json")) as f:
             datalist = json.load(f)
         datalist["test"] = datalist["test"] + datalist["validation"][:1]  # 3 pairs: not divisible by 2 ranks
-        with open(os.path.join(data, "three_pairs.json"), "w") as f:
+        cls.datalist = os.path.join(cls.data, "three_pairs.json")
+        with open(cls.datalist, "w") as f:
             json.dump(datalist, f)
-        root = os.path.join(self.tmp, "avsm_inference")
-        os.makedirs(os.path.join(root, "earlier_run"))  # taken: the ranks must agree on root_2
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def _torchrun(self, configs: list[str], root: str) -> str:
+        """Run the bundle on 2 gloo processes into ``root`` (already taken, so the ranks must agree on ``root_2``)."""
+        os.makedirs(os.path.join(root, "earlier_run"))
         torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2"]
-        cmd = torchrun + ["-m", "monai.bundle", "run", "--config_file", f"['{INFER}','{MULTI_INFER}']",
-               "--bundle_root", str(BUNDLE), "--dataset_dir", data, "--datalist", os.path.join(data, "three_pairs.json"),
-               "--output_root", root, "--spatial_size", "[32,32,32]"]  # fmt: skip
+        cmd = torchrun + ["-m", "monai.bundle", "run", "--config_file", str(configs), "--bundle_root", str(BUNDLE),
+               "--dataset_dir", self.data, "--datalist", self.datalist, "--output_root", root,
+               "--spatial_size", "[32,32,32]"]  # fmt: skip
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=self.tmp, timeout=300, env=env)
         log = done.stdout + done.stderr
         self.assertEqual(done.returncode, 0, log[-4000:])
-        out = root + "_2"
         self.assertFalse(os.path.exists(root + "_3"))  # one folder for both ranks
-        pairs = {"icbm2009c_asym_to_mni152_nlin6_asym", "mni152_nlin6_asym_to_icbm2009c_asym",
-                 "icbm2009c_asym_to_icbm2009c_asym_mirrored"}  # fmt: skip
-        self.assertEqual(set(os.listdir(out)), pairs | {"summary.csv", "summary.json"})  # no pair twice (no _2)
-        for p in pairs:
-            self.assertEqual(log.count(f"wrote {os.path.join(out, p)}:"), 1, p)  # each pair written once
-            self.assertTrue(os.path.isfile(os.path.join(out, p, "warped.nii.gz")))
         self.assertIn("rank 0 of 2: 2 of 3 items", log)
         self.assertIn("rank 1 of 2: 1 of 3 items", log)
+        return log
+
+    def test_three_pairs_on_two_cpu_processes(self):
+        root = os.path.join(self.tmp, "avsm_inference")
+        log = self._torchrun([INFER, MULTI_INFER], root)
+        out = root + "_2"
+        self.assertEqual(set(os.listdir(out)), set(PAIRS) | {"summary.csv", "summary.json"})  # no pair twice (_2)
+        for p in PAIRS:
+            self.assertEqual(log.count(f"wrote {os.path.join(out, p)}:"), 1, p)  # each pair written once
+            self.assertTrue(os.path.isfile(os.path.join(out, p, "warped.nii.gz")))
         self.assertEqual(log.count("merged 3 pairs from 2 ranks (rank 0: 2, rank 1: 1)"), 1)  # rank 0 only
         with open(os.path.join(out, "summary.csv")) as f:
             rows = list(csv.DictReader(f))
-        self.assertEqual(sorted(r["pair"] for r in rows), sorted(pairs))
-        # partition order: datalist items 0 and 2 on rank 0, item 1 on rank 1
-        self.assertEqual(
-            {r["pair"]: r["rank"] for r in rows},
-            {"icbm2009c_asym_to_mni152_nlin6_asym": "0", "mni152_nlin6_asym_to_icbm2009c_asym": "1",
-             "icbm2009c_asym_to_icbm2009c_asym_mirrored": "0"},
-        )  # fmt: skip
+        self.assertEqual(sorted(r["pair"] for r in rows), sorted(PAIRS))
+        self.assertEqual({r["pair"]: r["rank"] for r in rows}, PAIRS)
         for r in rows:
             self.assertEqual(int(r["files"]), 14)
             self.assertLess(float(r["inverse_consistency_forward_inverse_mean_mm"]), 0.5)
@@ -201,6 +233,21 @@ class TestMultiGPUInference(unittest.TestCase):
         self.assertEqual([(r["rank"], r["pairs"]) for r in summary["ranks"]], [(0, 2), (1, 1)])
         self.assertTrue(all(r["seconds"] > 0 for r in summary["ranks"]))
         self.assertIn("inverse_consistency_forward_inverse_mean_mm", summary["statistics"])
+
+    def test_sharded_evaluation(self):
+        root = os.path.join(self.tmp, "avsm_eval")
+        log = self._torchrun([INFER, EVAL, MULTI_INFER, MULTI_EVAL], root)
+        out = root + "_2"
+        self.assertEqual(sorted(os.listdir(out)), ["dice.png", "dice_per_label.png", "metrics.csv", "summary.json"])
+        self.assertEqual(log.count("merged the evaluation of 3 pairs from 2 ranks (rank 0: 2, rank 1: 1)"), 1)
+        with open(os.path.join(out, "metrics.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([r["pair"] for r in rows], list(PAIRS))  # the datalist's order
+        self.assertEqual({r["pair"]: r["rank"] for r in rows}, PAIRS)
+        summary = json.load(open(os.path.join(out, "summary.json")))
+        self.assertEqual(summary["pairs"], 3)
+        self.assertTrue(0.0 <= summary["dice_avsm"]["mean"] <= 1.0)
+        self.assertIn("symmetry_log_mse", summary)
 
 
 if __name__ == "__main__":
