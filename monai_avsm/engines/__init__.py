@@ -17,6 +17,14 @@ from typing import TYPE_CHECKING
 from monai_avsm.utils.lazy import lazy_exports
 
 if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+    from .distributed import (
+        SUMMARY_COLUMNS,
+        dist_info,
+        distributed_output_dir,
+        merge_shard_evaluation,
+        merge_shard_records,
+        shard_items,
+    )
     from .finetune import cosine_stage_lambda, load_pretrained, training_pairs
     from .inferers import RefineInferer
     from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name, sample_at_points
@@ -33,6 +41,17 @@ if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are 
     )
 
 _EXPORTS = {
+    **{
+        name: ".distributed"
+        for name in (
+            "SUMMARY_COLUMNS",
+            "dist_info",
+            "distributed_output_dir",
+            "merge_shard_evaluation",
+            "merge_shard_records",
+            "shard_items",
+        )
+    },
     "cosine_stage_lambda": ".finetune",
     "load_pretrained": ".finetune",
     "training_pairs": ".finetune",
@@ -53,7 +72,7 @@ _EXPORTS = {
     "require_file": ".utils",
     "resume_checkpoint": ".utils",
 }
-_SUBMODULES = ("finetune", "inferers", "native", "results", "utils")
+_SUBMODULES = ("distributed", "finetune", "inferers", "native", "results", "utils")
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
@@ -76,4 +95,10 @@ __all__ = [
     "load_pretrained",
     "training_pairs",
     "cosine_stage_lambda",
+    "dist_info",
+    "shard_items",
+    "distributed_output_dir",
+    "merge_shard_records",
+    "merge_shard_evaluation",
+    "SUMMARY_COLUMNS",
 ]

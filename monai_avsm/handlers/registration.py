@@ -58,12 +58,16 @@ __all__ = ["RegistrationWriter", "RegistrationEvaluation", "dice_per_label", "st
 
 
 def _unique_folder(root: str, name: str) -> str:
-    path, n = os.path.join(root, name), 1
-    while os.path.exists(path):
-        n += 1
-        path = os.path.join(root, f"{name}_{n}")
-    os.makedirs(path)
-    return path
+    """``root/name``, else the first free ``root/name_2``, ``name_3``, ... (created). Safe when several processes
+    write into one ``root`` (sharded inference): ``os.makedirs`` claims a name atomically, a taken one is skipped."""
+    n = 1
+    while True:
+        path = os.path.join(root, name if n == 1 else f"{name}_{n}")
+        try:
+            os.makedirs(path)
+            return path
+        except FileExistsError:
+            n += 1
 
 
 def _sync(device: torch.device) -> None:
@@ -176,6 +180,8 @@ class RegistrationEvaluation:
         symmetry_margin: interior margin (voxels of the working grid) of the symmetry measure (paper: 10).
         fold_margin: voxels excluded at the border when counting folds (0: all).
         plots: write the box plots (needs matplotlib).
+        summarize: write the files when the run completes; ``False``: the caller calls :meth:`finish` (sharded
+            evaluation: rank 0, once it has every rank's ``rows``, :func:`~monai_avsm.engines.merge_shard_evaluation`).
     """
 
     def __init__(
@@ -187,6 +193,7 @@ class RegistrationEvaluation:
         symmetry_margin: int = 10,
         fold_margin: int = 0,
         plots: bool = True,
+        summarize: bool = True,
     ) -> None:
         if int(num_classes) < 2:
             raise ValueError(
@@ -201,6 +208,7 @@ class RegistrationEvaluation:
             )
         self.label_names = names
         self.symmetry_margin, self.fold_margin, self.plots = symmetry_margin, fold_margin, plots
+        self.summarize = bool(summarize)
         self.rows: list[dict[str, Any]] = []
         self.summary: dict[str, Any] = {}
         self._t0 = 0.0
@@ -212,7 +220,8 @@ class RegistrationEvaluation:
         engine.add_event_handler(Events.ITERATION_STARTED, self._start)
         engine.add_event_handler(IterationEvents.FORWARD_COMPLETED, self._stop)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self)
-        engine.add_event_handler(Events.COMPLETED, self.finish)
+        if self.summarize:
+            engine.add_event_handler(Events.COMPLETED, self.finish)
 
     def _reset(self, engine: Engine) -> None:
         self.rows, self.summary = [], {}
@@ -268,7 +277,7 @@ class RegistrationEvaluation:
         row["threads"] = torch.get_num_threads()
         return row
 
-    def finish(self, engine: Engine) -> dict[str, Any]:
+    def finish(self, engine: Engine | None = None) -> dict[str, Any]:
         os.makedirs(self.output_dir, exist_ok=True)
         if not self.rows:
             raise RuntimeError("RegistrationEvaluation: no pair was evaluated (empty data set?).")
@@ -277,7 +286,7 @@ class RegistrationEvaluation:
             w = csv.DictWriter(f, fieldnames=columns)
             w.writeheader()
             w.writerows(self.rows)
-        numeric = [c for c in columns if isinstance(self.rows[0][c], (int, float))]
+        numeric = [c for c in columns if c != "rank" and isinstance(self.rows[0][c], (int, float))]
         summary: dict[str, Any] = {"pairs": len(self.rows), "device": self.rows[0]["device"]}
         for c in numeric:
             vals = torch.tensor([float(r[c]) for r in self.rows], dtype=torch.float64)
