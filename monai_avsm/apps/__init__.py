@@ -9,10 +9,21 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 """Applications on top of the networks and workflows: one-pair registration (:func:`register`), applying written
-transforms (:func:`apply_transforms`), Jacobian summaries, and the ``monai-avsm`` command line (:mod:`.cli`)."""
+transforms (:func:`apply_transforms`), Jacobian summaries, the ``monai-avsm`` command line (:mod:`.cli`) and the
+scanner-space evaluation set (:mod:`.scanner_space`)."""
 
 from __future__ import annotations
 
 from .register import apply_transforms, default_bundle_dir, jacobian_summary, load_bundle_network, register
+from .scanner_space import ScannerSpaceSettings, build_scanner_space_set, read_pairs_csv
 
-__all__ = ["register", "apply_transforms", "jacobian_summary", "load_bundle_network", "default_bundle_dir"]
+__all__ = [
+    "register",
+    "apply_transforms",
+    "jacobian_summary",
+    "load_bundle_network",
+    "default_bundle_dir",
+    "ScannerSpaceSettings",
+    "build_scanner_space_set",
+    "read_pairs_csv",
+]
