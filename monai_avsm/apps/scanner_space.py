@@ -80,9 +80,11 @@ __all__ = [
     "SmoothField",
     "WorldMap",
     "Scan",
+    "Source",
     "load_source",
     "draw_world_map",
     "draw_grid",
+    "plan_scans",
     "render_scan",
     "build_scanner_space_set",
     "read_pairs_csv",
@@ -552,8 +554,10 @@ def _version(pip_name: str) -> str:
         return "unknown"
 
 
-def _plan(settings: ScannerSpaceSettings, sources: dict[str, Source]) -> tuple[list[Scan], list[dict]]:
-    """Draw every scan (grid and chain of maps) and the pairs; deterministic given ``settings.seed``."""
+def plan_scans(settings: ScannerSpaceSettings, sources: dict[str, Source]) -> tuple[list[Scan], list[dict]]:
+    """Draw every scan (grid and chain of maps) and the pairs (``{"kind", "moving", "fixed"}`` with :class:`Scan`
+    values, in the order of ``pairs.csv``); deterministic given ``settings.seed``. ``sources``: :func:`load_source`
+    of every name in ``settings.sources``. :func:`build_scanner_space_set` renders exactly these scans."""
     scans: list[Scan] = []
     base: dict[str, Scan] = {}
 
@@ -600,7 +604,7 @@ def _plan(settings: ScannerSpaceSettings, sources: dict[str, Source]) -> tuple[l
 
 def _build_files(settings: ScannerSpaceSettings) -> tuple[dict[str, bytes], dict]:
     sources = {name: load_source(name) for name in settings.sources}
-    scans, pairs = _plan(settings, sources)
+    scans, pairs = plan_scans(settings, sources)
     files: dict[str, bytes] = {}
     records: dict[str, dict] = {}
     for scan in scans:
@@ -668,8 +672,10 @@ def _build_files(settings: ScannerSpaceSettings) -> tuple[dict[str, bytes], dict
     brains = [n for n in settings.sources if n in SAMPLE_SOURCES]
     licence = _licence_text(brains) if brains else ""
     if HEAD_SOURCE in settings.sources:
-        licence += (f"--- {HEAD_SOURCE}: pydeface's mean head (with skull and face), pydeface "
-                    f"{_version('pydeface')}, file pydeface/data/mean_reg2mean.nii.gz\npackage licence: MIT\n")  # fmt: skip
+        licence += (
+            f"--- {HEAD_SOURCE}: pydeface's mean head (with skull and face), pydeface {_version('pydeface')}, "
+            "file pydeface/data/mean_reg2mean.nii.gz\npackage licence: MIT\n"
+        )
     files["LICENSES.txt"] = licence.encode()
     return files, records
 
