@@ -94,7 +94,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: bump when the files written for the same settings change (invalidates the cache of a folder).
-SCANNER_SPACE_FORMAT_VERSION = 1
+SCANNER_SPACE_FORMAT_VERSION = 2
 #: name of pydeface's mean head (``pip install --no-deps pydeface``; ``pydeface/data/mean_reg2mean.nii.gz``).
 HEAD_SOURCE = "pydeface_head"
 DEFAULT_SOURCES: tuple[str, ...] = (*DEFAULT_HELD_OUT, HEAD_SOURCE)
@@ -239,10 +239,13 @@ def _unit_vector(rng: np.random.Generator) -> np.ndarray:
 
 
 def _smooth_noise(rng: np.random.Generator, channels: int, n: int, sigma_nodes: float) -> np.ndarray:
+    """Gaussian-smoothed white noise ``(channels, n, n, n)``, periodic (``mode="wrap"``) so that its variance is the
+    same at every node: with ``"nearest"`` the replicated borders give the corners several times the variance of
+    the centre, and a field scaled by its largest value would be nearly still where the anatomy is."""
     from scipy import ndimage
 
     noise = rng.standard_normal((channels, n, n, n))
-    return np.stack([ndimage.gaussian_filter(c, sigma_nodes, mode="nearest") for c in noise])
+    return np.stack([ndimage.gaussian_filter(c, sigma_nodes, mode="wrap") for c in noise])
 
 
 def draw_world_map(
