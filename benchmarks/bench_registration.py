@@ -24,6 +24,14 @@ method; it is reported for the network (run in both directions), not for the per
 
     python benchmarks/bench_registration.py                     # needs the sample data (built if missing)
     python benchmarks/bench_registration.py --methods identity,avsm,ants_syn --plot docs/images/fig5.png
+
+``--set scanner``: the scanner-space set (:mod:`monai_avsm.apps.scanner_space`: held-out templates and pydeface's
+head under large random poses, smooth deformations, oblique grids, bias and noise; built if missing), with ANTs
+Affine, SyN, SyN-CC and the ``monai-avsm register`` command, each a separate process timed from files to files
+(see ``benchmarks/_scanner_set.py``):
+
+    python benchmarks/bench_registration.py --set scanner --pairs 3 --json scanner.json
+    python benchmarks/bench_registration.py --set scanner --avsm-modes "default:;fast:--fast"
 """
 
 from __future__ import annotations
@@ -44,6 +52,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import machine_line  # noqa: E402
 
 METHODS = ["identity", "affine_net", "avsm", "avsm_refine", "affine_opt", "vsvf_opt", "ants_affine", "ants_syn"]
+#: methods of ``--set scanner`` (plus one ``avsm_<mode>`` per extra ``--avsm-modes`` entry)
+SCANNER_METHODS = ["ants_affine", "ants_syn", "ants_syn_cc", "avsm"]
 
 
 def load_network(device):
@@ -145,13 +155,51 @@ def ants_points(reg, pair, moving_affine_ras):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--set",
+        choices=("sample", "scanner"),
+        default="sample",
+        help="sample: the sample data's test pairs (default); scanner: the scanner-space set",
+    )
     parser.add_argument("--data", default="avsm_sample")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=None,
+                        help=f"comma-separated (default: {','.join(METHODS)}; with --set scanner: "
+                        f"{','.join(SCANNER_METHODS)} and the --avsm-modes)")  # fmt: skip
     parser.add_argument("--refine-iterations", type=int, default=20)
     parser.add_argument("--plot", default=None, help="write a Fig. 5-style box plot PNG here")
     parser.add_argument("--json", default=None, help="write the per-pair rows here")
+    scanner = parser.add_argument_group("--set scanner")
+    scanner.add_argument("--scanner-dir", default="avsm_scanner", help="folder of the set (built if missing)")
+    scanner.add_argument("--seed", type=int, default=0, help="seed of the set (default 0)")
+    scanner.add_argument("--pairs", type=int, default=0, help="only the first N pairs (default: all)")
+    scanner.add_argument("--avsm-modes", default="default:",
+                         help="named extra-argument sets of 'monai-avsm register', NAME:ARGS separated by ';' "
+                         "(default 'default:', the plain command; e.g. 'default:;fast:--fast'); mode NAME is "
+                         "method avsm_NAME, mode 'default' is avsm")  # fmt: skip
+    scanner.add_argument("--work-dir", default=None, help="where the methods write (default: a new temporary folder)")
     args = parser.parse_args()
-    methods = args.methods.split(",")
+    if args.set == "scanner":
+        from _scanner_set import ANTS_METHODS, parse_avsm_modes, run_scanner_benchmark
+
+        modes = parse_avsm_modes(args.avsm_modes)
+        methods = args.methods.split(",") if args.methods else [*ANTS_METHODS, *modes]
+        unknown = [m for m in methods if m not in ANTS_METHODS and m not in modes]
+        if unknown:
+            raise SystemExit(f"unknown methods {unknown} for --set scanner; choose from {[*ANTS_METHODS, *modes]}")
+        if any(m in ANTS_METHODS for m in methods):
+            try:
+                import ants  # noqa: F401
+            except ImportError:
+                methods = [m for m in methods if m not in ANTS_METHODS]
+                print("antspyx is not installed (pip install monai_avsm[bench]): the ANTs rows are skipped")
+        rows = run_scanner_benchmark(args, methods, modes)
+        if args.json:
+            from _scanner_set import summary
+
+            with open(args.json, "x") as f:
+                json.dump({"rows": rows, "summary": summary(rows, methods)}, f, indent=1)
+        return
+    methods = args.methods.split(",") if args.methods else list(METHODS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise SystemExit(f"unknown methods {unknown}; choose from {METHODS}")

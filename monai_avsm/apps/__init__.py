@@ -11,7 +11,7 @@
 """Applications on top of the networks and workflows: one-pair and batch registration (:func:`register`,
 :func:`register_pairs`, in :mod:`.registration`), the shipped bundle (:mod:`.bundle`), applying written transforms
 (:func:`apply_transforms`, :mod:`.apply`), Jacobian summaries (:mod:`.jacobian`), and the ``monai-avsm`` command
-line (:mod:`.cli`). Imported on first use (``import monai_avsm.apps`` imports nothing heavy)."""
+line (:mod:`.cli`), and the scanner-space evaluation set (:mod:`.scanner_space`). Imported on first use (``import monai_avsm.apps`` imports nothing heavy)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are 
     from .bundle import default_bundle_dir, load_bundle_network, load_inference_network
     from .jacobian import jacobian_summary
     from .registration import register, register_pairs
+    from .scanner_space import ScannerSpaceSettings, build_scanner_space_set
 
 _EXPORTS = {
     "register": ".registration",
@@ -33,8 +34,10 @@ _EXPORTS = {
     "load_bundle_network": ".bundle",
     "load_inference_network": ".bundle",
     "default_bundle_dir": ".bundle",
+    "ScannerSpaceSettings": ".scanner_space",
+    "build_scanner_space_set": ".scanner_space",
 }
-_SUBMODULES = ("apply", "bundle", "cli", "jacobian", "registration")
+_SUBMODULES = ("apply", "bundle", "cli", "jacobian", "registration", "scanner_space")
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
@@ -45,4 +48,6 @@ __all__ = [
     "load_bundle_network",
     "load_inference_network",
     "default_bundle_dir",
+    "ScannerSpaceSettings",
+    "build_scanner_space_set",
 ]
