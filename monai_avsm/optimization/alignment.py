@@ -112,7 +112,7 @@ def _translation(shift: torch.Tensor) -> torch.Tensor:
 
 
 def _about_centres(rotation: torch.Tensor, fixed_centre: torch.Tensor, moving_centre: torch.Tensor) -> torch.Tensor:
-    r"""``p -> c_m + R (p - c_f)``: the rotation ``R`` about the fixed centre, the fixed centre sent to the moving one."""
+    r"""``p -> c_m + R (p - c_f)``: ``R`` about the fixed centre, which is sent to the moving centre."""
     ndim = rotation.shape[0]
     out = torch.eye(ndim + 1, dtype=torch.float64, device=fixed_centre.device)
     out[:ndim, :ndim] = rotation.to(out)
@@ -363,8 +363,8 @@ def initial_alignment(
             theta_to_world_affine(net_theta, ...)}``); names must not be one of :data:`RESERVED_NAMES`.
         similarity: see above.
         rotation_angles: angles in degrees per axis of the rotation grid (``()`` or ``(0,)`` disables the search);
-            the default 5^3 - 1 = 124 rotations up to 40 degrees per axis cover rotations of up to about 45 degrees
-            to within about 17 degrees, which the coarse affine step corrects.
+            the default 5^3 - 1 = 124 rotations up to 40 degrees per axis leave every rotation of up to 45 degrees
+            within 16 degrees of one of them (60 degrees: within 22), which the coarse affine step corrects.
         rotation_starts: how many of the best search candidates step 3 refines (>= 1).
         affine_iterations: Adam iterations of steps 3 and 4 (0 skips a step).
         affine_lr: Adam learning rates of steps 3 and 4 (normalised parameters).
@@ -392,11 +392,15 @@ def initial_alignment(
 
     Example::
 
+        from monai_avsm.functional import apply_affine_points, resample_world, theta_to_world_affine
+        from monai_avsm.functional import voxel_world_points
         from monai_avsm.optimization import initial_alignment
 
-        out = initial_alignment(moving, fixed, moving.affine, fixed.affine)
-        q = apply_affine_points(out["matrix"], voxel_world_points(fixed.affine, fixed.shape[1:]))
-        warped = resample_world(moving[0], moving.affine, q)  # moving on the fixed grid
+        # moving (1, 1, *S_m), fixed (1, 1, *S_f) as read from their files, with their voxel -> RAS matrices
+        net = theta_to_world_affine(theta, fixed_work_affine, fixed_work_shape, moving_work_affine, moving_work_shape)
+        out = initial_alignment(moving, fixed, moving_affine, fixed_affine, candidates={"network": net})
+        q = apply_affine_points(out["matrix"], voxel_world_points(fixed_affine, fixed.shape[2:]))
+        warped = resample_world(moving, moving_affine, q)  # (1, 1, *S_f): the moving image on the fixed grid
     """
     caller = "initial_alignment"
     start = time.perf_counter()
@@ -492,7 +496,8 @@ def initial_alignment(
                     value = search.score(matrix, search_sim)
                     if value < best_value or best_matrix is None:
                         best_value, best_matrix = value, matrix
-                final["affine_coarse"] = best_matrix
+                if best_matrix is not None:
+                    final["affine_coarse"] = best_matrix
             elif iters[0] > 0:
                 truncated = True
             seconds["coarse"] = time.perf_counter() - t
@@ -562,6 +567,8 @@ def _check_images(moving, fixed, moving_affine, fixed_affine, caller: str):
             f"{caller}: 'moving' {tuple(moving.shape)} and 'fixed' {tuple(fixed.shape)} must have the same number of "
             f"spatial dims."
         )
+    if fixed.device != moving.device:
+        raise ValueError(f"{caller}: 'moving' and 'fixed' must be on one device, got {moving.device}, {fixed.device}.")
     if fixed.shape[1] != moving.shape[1]:
         raise ValueError(
             f"{caller}: 'moving' and 'fixed' must have the same channels, got {moving.shape[1]} and {fixed.shape[1]}."
@@ -579,7 +586,9 @@ def _check_invertible(a: torch.Tensor, name: str, caller: str) -> None:
     lin = a[:ndim, :ndim]
     scale = float(torch.linalg.norm(lin, dim=0).prod())
     if not scale > 0 or abs(float(torch.linalg.det(lin))) <= 1e-9 * scale or bool((a[ndim, :ndim] != 0).any()):
-        raise ValueError(f"{caller}: '{name}' must be an invertible affine matrix (last row 0 ... 0 1), got {a.tolist()}.")
+        raise ValueError(
+            f"{caller}: '{name}' must be an invertible affine matrix (last row 0 ... 0 1), got {a.tolist()}."
+        )
 
 
 def _check_mask(mask, shape, name: str, caller: str) -> torch.Tensor | None:
@@ -591,7 +600,9 @@ def _check_mask(mask, shape, name: str, caller: str) -> torch.Tensor | None:
     while m.ndim > len(shape) and m.shape[0] == 1:
         m = m[0]
     if tuple(m.shape) != tuple(shape):
-        raise ValueError(f"{caller}: '{name}' must have the image's spatial shape {tuple(shape)}, got {tuple(mask.shape)}.")
+        raise ValueError(
+            f"{caller}: '{name}' must have the image's spatial shape {tuple(shape)}, got {tuple(mask.shape)}."
+        )
     m = m.to(torch.float32)
     if not bool(((m == 0) | (m == 1)).all()):
         raise ValueError(f"{caller}: '{name}' must be binary (bool or values 0 and 1).")
@@ -629,7 +640,9 @@ def _check_angles(values, caller: str) -> tuple[float, ...]:
     try:
         angles = tuple(float(v) for v in values)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{caller}: 'rotation_angles' must be a sequence of angles in degrees, got {values!r}.") from err
+        raise ValueError(
+            f"{caller}: 'rotation_angles' must be a sequence of angles in degrees, got {values!r}."
+        ) from err
     if any(not math.isfinite(a) for a in angles):
         raise ValueError(f"{caller}: 'rotation_angles' must be finite, got {angles}.")
     return angles

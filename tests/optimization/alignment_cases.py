@@ -34,9 +34,10 @@ from monai_avsm.functional import apply_affine_points, resample_world, voxel_wor
 BRAIN_CENTRE = torch.tensor(GRID_CENTRE_MM, dtype=torch.float64)
 
 
-def template_path() -> str | None:
-    """Path of nilearn's ICBM152 2009a T1 template, ``None`` when nilearn is not installed."""
-    src = SAMPLE_SOURCES["icbm2009a_sym"]
+def template_path(name: str = "icbm2009a_sym") -> str | None:
+    """Path of a sample template (``monai_avsm.data.sample.SAMPLE_SOURCES``; default nilearn's ICBM152 2009a T1),
+    ``None`` when its package is not installed."""
+    src = SAMPLE_SOURCES[name]
     spec = importlib.util.find_spec(src.package)
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -45,12 +46,13 @@ def template_path() -> str | None:
 
 
 @functools.lru_cache(maxsize=None)
-def template(factor: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """The template ``(1, 1, *S)`` float32 averaged over ``factor^3`` blocks of 1 mm voxels, and its RAS affine."""
+def template(factor: int = 1, name: str = "icbm2009a_sym") -> tuple[torch.Tensor, torch.Tensor]:
+    """A template ``(1, 1, *S)`` float32 averaged over ``factor^3`` blocks of 1 mm voxels, and its RAS affine (the
+    file's voxel axes and orientation are kept: FSL's MNI152 is LAS)."""
     import nibabel as nib
     import numpy as np
 
-    img = nib.load(template_path())
+    img = nib.load(template_path(name))
     vol = torch.as_tensor(np.asarray(img.dataobj, dtype=np.float32))[None, None]
     affine = torch.as_tensor(img.affine, dtype=torch.float64)
     if factor > 1:
