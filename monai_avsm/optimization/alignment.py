@@ -19,11 +19,12 @@ fixed -> moving transforms, and of ``resample_world(moving, moving_affine, T p)`
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from monai.utils import look_up_option
@@ -279,6 +280,20 @@ class _Level:
         return w_m @ box @ torch.linalg.inv(n2i)
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(n)`` inside the block, the previous count restored after (``None``: no change)."""
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _rotations(angles_deg: Sequence[float], ndim: int, device) -> list[tuple[str, torch.Tensor]]:
     """Every rotation of the grid ``angles^k`` (``k = 1`` in 2D, Euler angles about axes 0, 1, 2 in 3D) but the
     identity, named after its angles in degrees."""
@@ -306,7 +321,7 @@ def initial_alignment(
     similarity: Similarity | None = None,
     rotation_angles: Sequence[float] = (-40.0, -20.0, 0.0, 20.0, 40.0),
     rotation_starts: int = 3,
-    affine_iterations: Sequence[int] = (60, 40),
+    affine_iterations: Sequence[int] = (40, 25),
     affine_lr: Sequence[float] = (1e-2, 3e-3),
     working_spacing: Sequence[float] = (6.0, 3.0),
     intensity_percentiles: Sequence[float] = (1.0, 99.0),
@@ -315,6 +330,7 @@ def initial_alignment(
     max_seconds: float | None = None,
     progress: bool = False,
     seed: int | None = None,
+    num_threads: int | None = None,
 ) -> dict:
     r"""Initial world alignment of a moving scan to a fixed scan from any starting position.
 
@@ -376,6 +392,10 @@ def initial_alignment(
         progress: progress bars / log lines of affine-opt and one log line per step.
         seed: seed of torch's generators during the call (the caller's state is restored); the algorithm itself
             draws no random numbers.
+        num_threads: torch's intra-op threads during the call (``torch.set_num_threads``, restored afterwards;
+            process-wide, so not for concurrent calls); ``None`` keeps the caller's setting. The work is many small
+            ops (10^4-10^5 voxels): on a CPU shared with other jobs, 2 threads ran 10-50 times slower than 1
+            (OpenMP threads waiting for each other), while on idle cores they help a little.
 
     Returns:
         dict with ``"matrix"`` (the chosen ``T``, ``(D + 1, D + 1)`` float64, images' device), ``"chosen"`` (its
@@ -420,6 +440,9 @@ def initial_alignment(
     spacing = _check_pair_of(working_spacing, "working_spacing", caller, positive=True)
     if max_seconds is not None and not (float(max_seconds) > 0 and math.isfinite(float(max_seconds))):
         raise ValueError(f"{caller}: 'max_seconds' must be a positive number or None, got {max_seconds!r}.")
+    bad_threads = isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1
+    if num_threads is not None and bad_threads:
+        raise ValueError(f"{caller}: 'num_threads' must be an integer >= 1 or None, got {num_threads!r}.")
     if mode == "com" and user:
         raise ValueError(
             f"{caller}: 'candidates' need scoring, which mode='com' does not do; use mode='select' (centre of mass "
@@ -437,7 +460,7 @@ def initial_alignment(
         if progress:
             logger.info("%s %s: %s (%.2f s)", caller, step, message, seconds.get(step, 0.0))
 
-    with seeded(seed, fixed.device):
+    with seeded(seed, fixed.device), _torch_threads(num_threads):
         t = time.perf_counter()
         moving01, fixed01 = _robust_scale(moving, pct), _robust_scale(fixed, pct)
         c_m, c_f = _centres(moving01, fixed01, a_m, a_f, mask, moving_mask, caller)

@@ -282,6 +282,8 @@ class TestAlignmentErrors(_OneThread):
             initial_alignment(x, x, a, a, rotation_angles=(float("nan"),))
         with self.assertRaisesRegex(ValueError, "'max_seconds'"):
             initial_alignment(x, x, a, a, max_seconds=0)
+        with self.assertRaisesRegex(ValueError, "'num_threads'"):
+            initial_alignment(x, x, a, a, num_threads=0)
         with self.assertRaisesRegex(ValueError, "'intensity_percentiles'"):
             initial_alignment(x, x, a, a, intensity_percentiles=(99.0, 1.0))
         with self.assertRaisesRegex(ValueError, "'mask' must have the image's spatial shape"):
@@ -291,7 +293,11 @@ class TestAlignmentErrors(_OneThread):
 
     def test_small_random_pair_runs(self) -> None:
         """Random images on tiny grids: every step runs, the result is a finite world matrix."""
-        out = initial_alignment(self.image, self.image.flip(2), self.affine, self.affine, affine_iterations=(5, 5))
+        threads = torch.get_num_threads()
+        out = initial_alignment(
+            self.image, self.image.flip(2), self.affine, self.affine, affine_iterations=(5, 5), num_threads=2
+        )
+        self.assertEqual(torch.get_num_threads(), threads)  # restored
         self.assertTrue(bool(torch.isfinite(out["matrix"]).all()))
         self.assertEqual(out["grids"]["search"], (5, 5, 4))  # 6 mm over 22 x 26 x 18 mm, at least 4 voxels
 
