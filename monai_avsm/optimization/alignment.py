@@ -349,11 +349,12 @@ def initial_alignment(
        the moving image sampled at the world points :math:`T p_j` (:func:`~monai_avsm.functional.resample_world`).
        A rotation grid (multi-start) is used instead of principal axes: brains are close to symmetric ellipsoids, so
        their principal axes are ill-defined and the sign choices would need scoring anyway.
-    3. **Coarse affine** on the search grid: from each of the ``rotation_starts`` best-scoring starts, the moving image
-       is resampled onto the fixed grid through ``T`` and :func:`~monai_avsm.optimization.affine_opt` finds the
-       normalised :math:`\Theta` of the pair; it is composed back into the world as
-       :math:`T' = T\, W \Theta W^{-1}` (:func:`~monai_avsm.functional.theta_to_world_affine`, ``W`` the fixed grid's
-       normalised -> world matrix). The best-scoring result is kept.
+    3. **Coarse affine** on the search grid: from each of the ``rotation_starts`` best-scoring starts ``T``, the
+       moving image is resampled onto a grid of the fixed grid's shape, axis-aligned with the moving grid and covering
+       ``T`` (fixed domain) (normalised -> world matrix :math:`W_b`), and :func:`~monai_avsm.optimization.affine_opt`
+       optimises the normalised :math:`\Theta` of that pair from :math:`\Theta_0 = W_b^{-1} T W_f`; it is composed
+       back into the world as :math:`T' = W_b \Theta W_f^{-1}` (:func:`~monai_avsm.functional.theta_to_world_affine`,
+       :math:`W_f` the fixed grid's normalised -> world matrix). The best-scoring result is kept.
     4. **Fine affine**: the same on the *refinement grid* (``working_spacing[1]`` mm) with the final similarity.
     5. **Selection**: the identity, :math:`T_{com}`, every given candidate, the search winner and both affine results
        are scored by the final similarity on the refinement grid; the lowest score wins. The result is therefore
@@ -378,7 +379,8 @@ def initial_alignment(
         candidates: more starts, ``name -> (D + 1, D + 1)`` world pull-back matrices (e.g. ``{"network":
             theta_to_world_affine(net_theta, ...)}``); names must not be one of :data:`RESERVED_NAMES`.
         similarity: see above.
-        rotation_angles: angles in degrees per axis of the rotation grid (``()`` or ``(0,)`` disables the search);
+        rotation_angles: angles in degrees per axis of the rotation grid (``()`` or ``(0,)``: no rotations; the
+            identity, the centre of mass and the candidates are still scored and refined);
             the default 5^3 - 1 = 124 rotations up to 40 degrees per axis leave every rotation of up to 45 degrees
             within 16 degrees of one of them (60 degrees: within 22), which the coarse affine step corrects.
         rotation_starts: how many of the best search candidates step 3 refines (>= 1).
@@ -395,7 +397,7 @@ def initial_alignment(
         num_threads: torch's intra-op threads during the call (``torch.set_num_threads``, restored afterwards;
             process-wide, so not for concurrent calls); ``None`` keeps the caller's setting. The work is many small
             ops (10^4-10^5 voxels): on a CPU shared with other jobs, 2 threads ran 10-50 times slower than 1
-            (OpenMP threads waiting for each other), while on idle cores they help a little.
+            (OpenMP threads waiting for each other); idle cores were not available to measure.
 
     Returns:
         dict with ``"matrix"`` (the chosen ``T``, ``(D + 1, D + 1)`` float64, images' device), ``"chosen"`` (its
