@@ -162,7 +162,8 @@ def center_of_mass_alignment(
         c = A \begin{pmatrix} \sum_i w(i)\, i / \sum_i w(i) \\ 1 \end{pmatrix}, \qquad
         T = \begin{pmatrix} I & c_m - c_f \\ 0 & 1 \end{pmatrix}, \qquad q = T p = p + c_m - c_f .
 
-    One pass over each image (a few milliseconds for 2.4 M voxels on 2 CPU cores): the ``--fast`` initialisation.
+    A few passes over each image (about 50 ms for a 128x144x128 + 136x128x130 pair on one shared CPU core): the
+    ``--fast`` initialisation.
 
     Args:
         moving: ``(1, C, *S_m)`` on its own grid, 2D or 3D.
@@ -361,8 +362,9 @@ def initial_alignment(
        never worse (by that score) than the identity, the header alignment, or any candidate such as the network's
        affine.
 
-    ``mode="select"`` runs steps 1 and 5 only (centre of mass, the given candidates; tens of ms); ``mode="com"``
-    returns step 1 (milliseconds, no scoring: the ``--fast`` path).
+    ``mode="select"`` runs steps 1 and 5 only (the identity, the centre of mass and the given candidates, scored;
+    about 0.2 s for a 128x144x128 pair); ``mode="com"`` returns step 1 (about 50 ms, no scoring: the ``--fast``
+    path). ``mode="full"`` takes about 1.5 s for that pair (1.0 s CPU, one thread; ``benchmarks/bench_alignment.py``).
 
     Similarities (lower is better; ``(pred, target) -> scalar or (B,)``): ``similarity=None`` uses global NCC
     (:class:`~monai_avsm.losses.GlobalNCCLoss`) for steps 2-3, whose wide basin suits the coarse level, and
