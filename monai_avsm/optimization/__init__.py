@@ -13,7 +13,10 @@ test-time refinement of an ``AVSMNet`` output.
 
 - :func:`affine_opt`: :math:`\theta = [A | b]` per pair, coarse to fine, mk-LNCC, Adam;
 - :func:`vsvf_opt`: the vSVF momentum per pair, coarse to fine, L-BFGS, the network's smoother and integrator;
-- :func:`refine`: one more vSVF step optimised from the network's final map, never worse than the network.
+- :func:`refine`: one more vSVF step optimised from the network's final map, never worse than the network;
+- :func:`initial_alignment`: world-space alignment of two scans from any starting position (centre of mass, a
+  rotation search, affine-opt on two resolutions, the best-scoring candidate wins); :func:`center_of_mass_alignment`
+  alone for the fast path.
 
 Typical use::
 
@@ -31,15 +34,18 @@ from monai_avsm.utils.lazy import lazy_exports
 
 if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
     from .affine import affine_opt
+    from .alignment import center_of_mass_alignment, initial_alignment
     from .refinement import refine
     from .vsvf import vsvf_opt
 
 _EXPORTS = {
     "affine_opt": ".affine",
+    "center_of_mass_alignment": ".alignment",
+    "initial_alignment": ".alignment",
     "refine": ".refinement",
     "vsvf_opt": ".vsvf",
 }
-_SUBMODULES = ("affine", "refinement", "utils", "vsvf")
+_SUBMODULES = ("affine", "alignment", "refinement", "utils", "vsvf")
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
-__all__ = ["affine_opt", "vsvf_opt", "refine"]
+__all__ = ["affine_opt", "vsvf_opt", "refine", "center_of_mass_alignment", "initial_alignment"]
