@@ -13,7 +13,9 @@ test-time refinement of an ``AVSMNet`` output.
 
 - :func:`affine_opt`: :math:`\theta = [A | b]` per pair, coarse to fine, mk-LNCC, Adam;
 - :func:`vsvf_opt`: the vSVF momentum per pair, coarse to fine, L-BFGS, the network's smoother and integrator;
-- :func:`refine`: one more vSVF step optimised from the network's final map, never worse than the network.
+- :func:`refine`: one more vSVF step optimised from the network's final map, never worse than the network;
+- :func:`deformable_opt`: vSVF optimisation at the fixed image's own grid, levels 1/4, 1/2, 1 with anatomy presets
+  (:data:`PRESETS`), a fold safeguard, a time budget and mk-LNCC or mutual information.
 
 Typical use::
 
@@ -26,7 +28,8 @@ Typical use::
 from __future__ import annotations
 
 from .affine import affine_opt
+from .deformable import PRESETS, DeformablePreset, deformable_opt
 from .refinement import refine
 from .vsvf import vsvf_opt
 
-__all__ = ["affine_opt", "vsvf_opt", "refine"]
+__all__ = ["affine_opt", "vsvf_opt", "refine", "deformable_opt", "DeformablePreset", "PRESETS"]
