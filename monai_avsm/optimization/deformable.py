@@ -74,9 +74,15 @@ class DeformablePreset:
         lncc_windows: per level, the cubic mk-LNCC windows (paper eq. 2-3) in voxels *of that level*, stride 1,
             dilation 1; sizes larger than the level's grid are clipped to it.
         lncc_weights: per level, the windows' weights (sum 1).
+        lncc_strides: per level, the windows' stride (the windows still overlap; stride 2 costs about a tenth of
+            stride 1 at 128x149x128).
         momentum_reg_weight: per level, :math:`\lambda_{vr}` of :math:`\lambda_{vr} \langle m, K \star m \rangle`
             (eq. 9; the integral over the unit domain of :class:`~monai_avsm.losses.MomentumRegularizationLoss`).
-        fold_weight: per level, :math:`\lambda_J` of the fold penalty :func:`fold_penalty` on the advected map.
+        fold_weight: per level, :math:`\lambda_J` of the fold penalty :func:`fold_penalty` on the level's map
+            :math:`\Phi` (on the level's image grid: a penalty on the coarser momentum grid misses the folds that the
+            linear up-sampling of a strongly compressed cell creates).
+        fold_strides: per level, the penalty is evaluated on every ``s``-th voxel of the level's map (central
+            differences over :math:`2 s` voxels), to save time on fine grids.
         fold_threshold: :math:`\tau` of :func:`fold_penalty` (the penalty acts where :math:`\det J < \tau`).
         iterations: per level, the most optimiser iterations.
         lr: per level, the Adam step (momentum in normalised map units per unit time) or the L-BFGS step scale.
@@ -89,12 +95,14 @@ class DeformablePreset:
     sigma_weights: tuple[tuple[float, ...], ...]
     lncc_windows: tuple[tuple[int, ...], ...]
     lncc_weights: tuple[tuple[float, ...], ...]
+    lncc_strides: tuple[int, ...]
     momentum_reg_weight: tuple[float, ...]
     fold_weight: tuple[float, ...]
+    fold_strides: tuple[int, ...]
     iterations: tuple[int, ...]
     lr: tuple[float, ...]
     fold_threshold: float = 0.1
-    time_steps: int = 7
+    time_steps: int = 5
     tolerance: float = 1e-4
     patience: int = 5
 
@@ -104,8 +112,8 @@ class DeformablePreset:
     def check(self, caller: str) -> DeformablePreset:
         """Check the lengths and values; return ``self``."""
         n = self.num_levels()
-        for name in ("sigmas_mm", "sigma_weights", "lncc_windows", "lncc_weights", "momentum_reg_weight",
-                     "fold_weight", "lr"):  # fmt: skip
+        for name in ("sigmas_mm", "sigma_weights", "lncc_windows", "lncc_weights", "lncc_strides",
+                     "momentum_reg_weight", "fold_weight", "fold_strides", "lr"):  # fmt: skip
             if len(getattr(self, name)) != n:
                 raise ValueError(
                     f"{caller}: preset field {name!r} needs one entry per level ({n}), got {getattr(self, name)!r}."
@@ -115,6 +123,10 @@ class DeformablePreset:
                 raise ValueError(f"{caller}: preset level {k}: 'sigmas_mm' must be > 0, one weight each.")
             if len(self.lncc_windows[k]) != len(self.lncc_weights[k]) or any(w < 2 for w in self.lncc_windows[k]):
                 raise ValueError(f"{caller}: preset level {k}: 'lncc_windows' must be >= 2, one weight each.")
+        if any(int(x) != x or x < 1 for x in self.lncc_strides + self.fold_strides):
+            raise ValueError(
+                f"{caller}: preset strides must be integers >= 1, got {self.lncc_strides} and {self.fold_strides}."
+            )
         if any(w < 0 for w in self.momentum_reg_weight + self.fold_weight) or any(not lr > 0 for lr in self.lr):
             raise ValueError(f"{caller}: preset weights must be >= 0 and 'lr' > 0, got {self!r}.")
         if any(isinstance(i, bool) or int(i) != i or i < 0 for i in self.iterations):
@@ -144,11 +156,14 @@ PRESETS: dict[str, DeformablePreset] = {
         sigma_weights=((1.0, 1.0, 1.0), (1.0, 1.0, 1.0), (1.0, 1.0, 1.0)),
         lncc_windows=((5, 9), (5, 9), (5, 9)),
         lncc_weights=((0.5, 0.5), (0.5, 0.5), (0.5, 0.5)),
+        lncc_strides=(1, 2, 2),
         momentum_reg_weight=(1.0, 1.0, 1.0),
         fold_weight=(100.0, 100.0, 100.0),
-        iterations=(60, 30, 5),
+        fold_strides=(1, 1, 2),
+        iterations=(60, 30, 4),
         lr=(5e-3, 3e-3, 2e-3),
         fold_threshold=0.2,
+        time_steps=5,
     ),
 }
 
@@ -297,7 +312,7 @@ def deformable_opt(
 
     .. math::
         \min_{m}\ \mathrm{Sim}_k\big(I_0 \circ \Phi(m), I_1\big) + \lambda_{vr,k} \langle m, v \rangle
-        + \lambda_{J,k}\, \frac{1}{|\Omega|} \sum_x \max\big(\tau - \det J_{\Phi_{low}}(x), 0\big)^2
+        + \lambda_{J,k}\, \frac{1}{|\Omega|} \sum_x \max\big(\tau - \det J_{\Phi}(x), 0\big)^2
 
     with :math:`v = K_k \star m` (eq. 8, the multi-Gaussian kernel of the level's sigmas),
     :math:`\partial_t \Phi_{low} + D\Phi_{low} v = 0`, :math:`\Phi_{low}(0) = \mathrm{down}(\Phi_0)` (eq. 7, RK4) and
@@ -306,21 +321,38 @@ def deformable_opt(
     :math:`\langle m, v \rangle` is eq. 9. The last term (:func:`fold_penalty`) is a project addition.
 
     Optimiser: ``"adam"`` (default; one similarity evaluation per iteration, as FireANTs) or ``"lbfgs"``
-    (:func:`~monai_avsm.optimization.vsvf.optimize_momentum`: strong-Wolfe line search bounded to 5 evaluations). A
+    (:func:`~monai_avsm.optimization.vsvf.optimize_momentum`: history 5, strong-Wolfe line search bounded to 5
+    evaluations; the fold penalty is not part of its objective, the safeguard still applies). A
     level stops after its iterations, when the relative loss change is ``<= tolerance`` for ``patience`` iterations,
     or when ``max_seconds`` has passed (later levels are then skipped). The best evaluated momentum of each level is
     kept.
+
+    Intensities are first mapped to :math:`[0, 1]` per image (min-max): mk-LNCC and MI do not change, and float32
+    window sums of images with values in the hundreds lose the precision that flat background windows need (their
+    :math:`\mathrm{ncc}^2` then explodes). ``"warped"`` is the original ``moving`` warped.
 
     Fold safeguard (``fold_safeguard=True``): after the optimisation, while the full-resolution map has more voxels
     with :math:`\det J \le 0` than ``initial_map`` has, the momentum is scaled by 0.8 (at most 10 times); the factor
     used is returned.
 
-    Presets (:data:`PRESETS`, :class:`DeformablePreset`; ``"brain"``): chosen by measurements on 1.5 mm brain pairs
-    (128x149x128, ICBM templates, 2 CPU cores; ``docs/benchmarks.md``): three levels, mk-LNCC windows 5 and 9 voxels of
-    each level at stride 1 (equal weights; the paper's rule of S/4, S/2 windows was made for knees at 192x192x80 and
-    over-smooths brains), smoother sigmas 4/8/16 mm, 2/4/8 mm and 1.5/3/6 mm with equal weights (the paper's 0.05 to
-    0.25 of the domain, 10 to 55 mm here, over-smooth the cortex), :math:`\lambda_{vr} = 1`, :math:`\lambda_J = 10`,
-    :math:`\tau = 0.1`, Adam steps 5e-3, 3e-3, 2e-3 with 80, 40 and 15 iterations, 7 RK4 steps.
+    Presets (:data:`PRESETS`, :class:`DeformablePreset`). ``"brain"``, for skull-stripped T1 brains at 1 to 2 mm:
+
+    ======== ================== ======== ======== ===== ========== =================
+    level    sigmas (mm)        windows  lambda   Adam  iterations fold penalty
+                                (voxels) vr       step             lambda_J, tau
+    ======== ================== ======== ======== ===== ========== =================
+    1/4      4, 8, 16 (equal)   5, 9     1        5e-3  60         100, 0.2
+    1/2      2, 4, 8 (equal)    5, 9     1        3e-3  30         100, 0.2
+    1        1.5, 3, 6 (equal)  5, 9     1        2e-3  5          100, 0.2
+    ======== ================== ======== ======== ===== ========== =================
+
+    with 7 RK4 steps and stopping at a relative change ``<= 1e-4`` for 5 iterations. The starting point was the
+    trial reported in issue 14 (mk-LNCC windows 5 and 9 at stride 1, small sigmas, :math:`\lambda_{vr} = 1`; the
+    paper's windows :math:`S/4, S/2` were made for knees at 192x192x80 and its sigmas 0.05 to 0.25 of the domain,
+    11 to 55 mm for a 222 mm brain grid, over-smooth the cortex); the fold penalty on the level's map, its weight and
+    the iteration counts come from a few runs on the 1.5 mm pairs of ``benchmarks/bench_deformable.py`` (folds at the
+    full-resolution map with the penalty on the momentum grid; a handful of full-resolution iterations because each
+    costs about ten at 1/2). These are a few measured settings, not a tuned optimum.
 
     Inverse: :math:`\Phi = \Phi_0 \circ \psi^{v}_{-1}` (up to the interpolation of the increment), so
     :math:`\Phi^{-1} = \psi^{-v}_{-1} \circ \Phi_0^{-1}`: keep ``"velocities"`` and ``"integrator"`` and the
@@ -412,7 +444,8 @@ def deformable_opt(
     def level_similarity(k: int, shape: tuple[int, ...], level_mask: torch.Tensor | None):
         if similarity == "lncc":
             windows = [min(int(w), min(shape)) for w in cfg.lncc_windows[k]]
-            sim = MKLNCCLoss(ndim, kernel_sizes=windows, kernel_weights=list(cfg.lncc_weights[k]), reduction="none")
+            sim = MKLNCCLoss(ndim, kernel_sizes=windows, kernel_weights=list(cfg.lncc_weights[k]),
+                             strides=int(cfg.lncc_strides[k]), reduction="none")  # fmt: skip
         elif similarity == "mi":
             sim = mi_sim
         else:
@@ -439,7 +472,9 @@ def deformable_opt(
         values = per_sample_similarity(sim, warped, level.fixed, caller)
         values = values + regularizers[k](param, velocity, low_sp)
         if cfg.fold_weight[k] > 0:
-            values = values + cfg.fold_weight[k] * fold_penalty(phi, cfg.fold_threshold)
+            st = int(cfg.fold_strides[k])
+            sub = phi if st == 1 else phi[(slice(None), slice(None)) + (slice(None, None, st),) * ndim]
+            values = values + cfg.fold_weight[k] * fold_penalty(sub, cfg.fold_threshold)
         return values
 
     def step(level: PyramidLevel) -> tuple[list[float], int]:
