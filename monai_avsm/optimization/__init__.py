@@ -17,6 +17,8 @@ test-time refinement of an ``AVSMNet`` output.
 - :func:`initial_alignment`: world-space alignment of two scans from any starting position (centre of mass, a
   rotation search, affine-opt on two resolutions, the best-scoring candidate wins); :func:`center_of_mass_alignment`
   alone for the fast path.
+- :func:`deformable_opt`: vSVF optimisation at the fixed image's own grid, levels 1/4, 1/2, 1 with anatomy presets
+  (:data:`PRESETS`), a fold safeguard, a time budget and mk-LNCC or mutual information.
 
 Typical use::
 
@@ -35,6 +37,7 @@ from monai_avsm.utils.lazy import lazy_exports
 if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
     from .affine import affine_opt
     from .alignment import center_of_mass_alignment, initial_alignment
+    from .deformable import PRESETS, DeformablePreset, deformable_opt
     from .refinement import refine
     from .vsvf import vsvf_opt
 
@@ -42,10 +45,22 @@ _EXPORTS = {
     "affine_opt": ".affine",
     "center_of_mass_alignment": ".alignment",
     "initial_alignment": ".alignment",
+    "PRESETS": ".deformable",
+    "DeformablePreset": ".deformable",
+    "deformable_opt": ".deformable",
     "refine": ".refinement",
     "vsvf_opt": ".vsvf",
 }
-_SUBMODULES = ("affine", "alignment", "refinement", "utils", "vsvf")
+_SUBMODULES = ("affine", "alignment", "deformable", "refinement", "utils", "vsvf")
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
-__all__ = ["affine_opt", "vsvf_opt", "refine", "center_of_mass_alignment", "initial_alignment"]
+__all__ = [
+    "affine_opt",
+    "vsvf_opt",
+    "refine",
+    "center_of_mass_alignment",
+    "initial_alignment",
+    "deformable_opt",
+    "DeformablePreset",
+    "PRESETS",
+]

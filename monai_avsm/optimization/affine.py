@@ -24,14 +24,14 @@ from monai_avsm.optimization.utils import (
     BestIterate,
     EarlyStopping,
     Progress,
+    PyramidLevel,
     Similarity,
     check_pair,
     check_schedule,
     default_similarity,
-    downsample_image,
     per_sample_similarity,
     per_scale,
-    scale_shape,
+    run_pyramid,
     seeded,
     spacing_for,
 )
@@ -149,45 +149,43 @@ def affine_opt(
         values = per_sample_similarity(sim, warped, fix, caller)
         return values + regularizer(A, b) if regularizer.weight > 0 else values
 
-    history: list[list[float]] = []
-    done: list[int] = []
+    state = {"theta": theta}
+
+    def step(level: PyramidLevel) -> tuple[list[float], int]:
+        mov, fix, n_iter = level.moving, level.fixed, level.iterations
+        sim = similarity if similarity is not None else default_similarity(ndim, level.shape, level.full)
+        param = state["theta"].detach().clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([param], lr=lrs[level.index])
+        scheduler = (
+            torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=lr_patience)
+            if lr_patience > 0
+            else None
+        )
+        best, losses = BestIterate(), []
+        bar = Progress(n_iter, f"affine_opt scale {level.scale:g} {level.shape}", progress)
+        stopper.reset()
+        it = 0
+        for it in range(n_iter + 1):  # n_iter updates, the last pass only evaluates the final parameters
+            optimizer.zero_grad(set_to_none=True)
+            values = objective(param, mov, fix, sim)
+            loss = values.mean()
+            best.update(values, {"theta": param})
+            losses.append(float(loss.detach()))
+            converged = stopper(losses[-1])
+            if it == n_iter or not torch.isfinite(loss) or converged:
+                break
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step(losses[-1])
+            bar.update(it, losses[-1])
+        bar.close(it, losses[-1])
+        state["theta"] = best.state["theta"]
+        return losses, it
+
     with seeded(seed, moving.device):
-        for k, (scale, n_iter) in enumerate(zip(scales, iterations)):
-            if n_iter == 0:
-                history.append([])
-                done.append(0)
-                continue
-            shape = scale_shape(full_shape, scale)
-            mov, fix = downsample_image(moving.to(dtype), shape), downsample_image(fixed.to(dtype), shape)
-            sim = similarity if similarity is not None else default_similarity(ndim, shape, shape == full_shape)
-            param = theta.detach().clone().requires_grad_(True)
-            optimizer = torch.optim.Adam([param], lr=lrs[k])
-            scheduler = (
-                torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=lr_patience)
-                if lr_patience > 0
-                else None
-            )
-            best, losses, bar = BestIterate(), [], Progress(n_iter, f"affine_opt scale {scale:g} {shape}", progress)
-            stopper.reset()
-            it = 0
-            for it in range(n_iter + 1):  # n_iter updates, the last pass only evaluates the final parameters
-                optimizer.zero_grad(set_to_none=True)
-                values = objective(param, mov, fix, sim)
-                loss = values.mean()
-                best.update(values, {"theta": param})
-                losses.append(float(loss.detach()))
-                converged = stopper(losses[-1])
-                if it == n_iter or not torch.isfinite(loss) or converged:
-                    break
-                loss.backward()
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step(losses[-1])
-                bar.update(it, losses[-1])
-            bar.close(it, losses[-1])
-            theta = best.state["theta"]
-            history.append(losses)
-            done.append(it)
+        levels = run_pyramid(moving, fixed, scales, iterations, step)
+        history, done, theta = levels["history"], levels["iterations"], state["theta"]
         with torch.no_grad():
             A, b = affine_from_theta(theta)
             phi = affine_to_map(A, b, full_shape)

@@ -27,11 +27,13 @@ from monai_avsm.networks.blocks.vsvf_warp import VSVFWarp
 from monai_avsm.optimization.utils import (
     EarlyStopping,
     Progress,
+    PyramidLevel,
     Similarity,
     check_pair,
     default_similarity,
     momentum_shape,
     per_sample_similarity,
+    run_pyramid,
     seeded,
     spacing_for,
 )
@@ -180,12 +182,19 @@ def refine(
     state = {"momentum": zeros, "velocity": zeros, "map": base, "warped": base_warped}
     final, history, done = initial, [float(initial.mean())], 0
     if iterations > 0:
-        with seeded(seed, moving.device):
-            bar = Progress(iterations, f"refine {full_shape}", progress)
-            best, history, done = optimize_momentum(
-                warp, regularizer, sim, zeros, base, mov, fix, sp, iterations, lr, history_size, max_line_search,
-                stopper, bar, caller,
+        found: dict = {}
+
+        def step(level: PyramidLevel) -> tuple[list[float], int]:  # one level: the images' own grid
+            bar = Progress(level.iterations, f"refine {full_shape}", progress)
+            found["best"], losses, n_done = optimize_momentum(
+                warp, regularizer, sim, zeros, base, level.moving, level.fixed, level.spacing, level.iterations, lr,
+                history_size, max_line_search, stopper, bar, caller,
             )  # fmt: skip
+            return losses, n_done
+
+        with seeded(seed, moving.device):
+            levels = run_pyramid(mov, fix, (1.0,), (iterations,), step, spacing=sp)
+        best, history, done = found["best"], levels["history"][0], levels["iterations"][0]
         improved = best.values < initial
         for key, value in best.state.items():
             mask = improved.reshape(-1, *([1] * (value.ndim - 1)))

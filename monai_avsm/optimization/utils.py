@@ -8,8 +8,9 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-r"""Parts shared by the per-pair optimisation baselines (method spec §8): input checks, the image pyramid, the
-similarity per scale, the vSVF step in displacement-increment form, best-iterate tracking, early stopping, progress
+r"""Parts shared by the per-pair optimisation baselines (method spec §8): input checks, the image pyramid and the one
+coarse-to-fine loop over it (:func:`run_pyramid`, used by ``affine_opt``, ``vsvf_opt``, ``refine`` and
+``deformable_opt``), the similarity per scale, the vSVF step in displacement-increment form, best-iterate tracking, early stopping, progress
 reporting and seeding.
 """
 
@@ -18,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +45,9 @@ __all__ = [
     "scale_shape",
     "scaled_spacing",
     "downsample_image",
+    "downsample_mask",
+    "PyramidLevel",
+    "run_pyramid",
     "default_similarity",
     "per_sample_similarity",
     "momentum_shape",
@@ -147,6 +153,89 @@ def downsample_image(image: torch.Tensor, spatial_shape: Sequence[int]) -> torch
     return F.interpolate(image, size=shape, mode=mode, align_corners=True)
 
 
+def downsample_mask(mask: torch.Tensor, spatial_shape: Sequence[int]) -> torch.Tensor:
+    """A binary mask ``(B, 1, *S)`` on a coarser grid: :func:`downsample_image` of its float copy, kept where
+    ``>= 0.5`` (the same dtype as the input mask)."""
+    shape = tuple(int(n) for n in spatial_shape)
+    if shape == tuple(mask.shape[2:]):
+        return mask
+    low = downsample_image(mask.to(torch.float32), shape) >= 0.5
+    return low.to(mask.dtype)
+
+
+@dataclass
+class PyramidLevel:
+    """One level of :func:`run_pyramid`: its index and scale, its grid ``shape`` (``full`` when it is the images'
+    own grid) and voxel ``spacing``, the iterations to run, and the images (and optional mask) sampled on it."""
+
+    index: int
+    scale: float
+    shape: tuple[int, ...]
+    full: bool
+    iterations: int
+    spacing: tuple[float, ...]
+    moving: torch.Tensor
+    fixed: torch.Tensor
+    mask: torch.Tensor | None = None
+
+
+def run_pyramid(
+    moving: torch.Tensor,
+    fixed: torch.Tensor,
+    scales: Sequence[float],
+    iterations: Sequence[int],
+    step: Callable[[PyramidLevel], tuple[list[float], int]],
+    spacing: Sequence[float] | None = None,
+    mask: torch.Tensor | None = None,
+    shapes: Sequence[Sequence[int]] | None = None,
+    deadline: float | None = None,
+) -> dict:
+    r"""The coarse-to-fine loop shared by every per-pair optimisation: for each level :math:`k` (coarse to fine) sample
+    both images (and ``mask``) on the level's grid and call ``step(level)``, which optimises from the state that the
+    previous levels left (the caller keeps it, e.g. in a closure) and returns ``(losses, iterations_run)``.
+
+    A level with 0 iterations, or reached after ``deadline`` (a ``time.perf_counter()`` value), is skipped (empty
+    history, 0 iterations, 0 seconds) and its images are never computed. The grid of level :math:`k` is
+    :func:`scale_shape` of ``scales[k]`` unless ``shapes`` gives it; the images' own grid reuses the inputs as is,
+    coarser grids use :func:`downsample_image` (:func:`downsample_mask` for the mask). The images are cast to the
+    promoted floating type of ``moving`` (at least float32).
+
+    Returns:
+        dict with ``"history"`` (per level, the losses ``step`` returned), ``"iterations"``, ``"seconds"`` (per level)
+        and ``"shapes"`` (the level grids).
+    """
+    full_shape = tuple(int(n) for n in moving.shape[2:])
+    sp = tuple(float(s) for s in spacing) if spacing is not None else (1.0,) * len(full_shape)
+    dtype = torch.promote_types(moving.dtype, torch.float32)
+    grids = [tuple(int(n) for n in s) for s in shapes] if shapes is not None else None
+    history: list[list[float]] = []
+    done: list[int] = []
+    seconds: list[float] = []
+    level_shapes: list[tuple[int, ...]] = []
+    for k, (scale, n_iter) in enumerate(zip(scales, iterations)):
+        shape = grids[k] if grids is not None else scale_shape(full_shape, scale)
+        level_shapes.append(shape)
+        if n_iter == 0 or (deadline is not None and time.perf_counter() >= deadline):
+            history.append([])
+            done.append(0)
+            seconds.append(0.0)
+            continue
+        start = time.perf_counter()
+        full = shape == full_shape
+        level = PyramidLevel(
+            index=k, scale=float(scale), shape=shape, full=full, iterations=int(n_iter),
+            spacing=scaled_spacing(sp, full_shape, shape),
+            moving=moving.to(dtype) if full else downsample_image(moving.to(dtype), shape),
+            fixed=fixed.to(dtype) if full else downsample_image(fixed.to(dtype), shape),
+            mask=None if mask is None else downsample_mask(mask, shape),
+        )  # fmt: skip
+        losses, n_done = step(level)
+        history.append(losses)
+        done.append(int(n_done))
+        seconds.append(time.perf_counter() - start)
+    return {"history": history, "iterations": done, "seconds": seconds, "shapes": level_shapes}
+
+
 def default_similarity(spatial_dims: int, spatial_shape: Sequence[int], full_scale: bool) -> MKLNCCLoss:
     r"""mk-LNCC for one pyramid level (method spec §4 and §8), per-sample values (``reduction="none"``).
 
@@ -186,8 +275,13 @@ def momentum_shape(spatial_shape: Sequence[int]) -> tuple[int, ...]:
 
 
 def vsvf_increment_step(
-    warp, momentum: torch.Tensor, initial_map: torch.Tensor, source: torch.Tensor, spacing: Sequence[float]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[float, ...]]:
+    warp,
+    momentum: torch.Tensor,
+    initial_map: torch.Tensor,
+    source: torch.Tensor,
+    spacing: Sequence[float],
+    return_low: bool = False,
+) -> tuple:
     r"""One vSVF step with the smoother and integrator of a :class:`~monai_avsm.networks.blocks.VSVFWarp`, assembled
     as a displacement increment on the full-resolution initial map:
 
@@ -202,7 +296,7 @@ def vsvf_increment_step(
     that starts at zero momentum starts exactly at its initial map.
 
     Returns:
-        ``(velocity, map, warped, low_spacing)``.
+        ``(velocity, map, warped, low_spacing)``, and :math:`\Phi_{low}(1)` last with ``return_low=True``.
     """
     full_shape = tuple(initial_map.shape[2:])
     low_shape = tuple(momentum.shape[2:])
@@ -212,6 +306,8 @@ def vsvf_increment_step(
     map_low = warp.integrator(phi0_low, velocity)
     phi = initial_map + resample_map(map_low - phi0_low, full_shape)
     warped = warp_image(source.to(phi.dtype), phi, mode="bilinear", padding_mode="zeros")
+    if return_low:
+        return velocity, phi, warped, low_spacing, map_low
     return velocity, phi, warped, low_spacing
 
 

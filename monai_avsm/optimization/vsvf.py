@@ -26,16 +26,15 @@ from monai_avsm.optimization.utils import (
     BestIterate,
     EarlyStopping,
     Progress,
+    PyramidLevel,
     Similarity,
     check_pair,
     check_schedule,
     default_similarity,
-    downsample_image,
     momentum_shape,
     per_sample_similarity,
     per_scale,
-    scale_shape,
-    scaled_spacing,
+    run_pyramid,
     seeded,
     spacing_for,
     vsvf_increment_step,
@@ -234,36 +233,30 @@ def vsvf_opt(
     regularizer = MomentumRegularizationLoss(momentum_reg_weight, normalization=normalization, reduction="none")
     full_sim = similarity if similarity is not None else default_similarity(ndim, full_shape, True)
 
-    history: list[list[float]] = []
-    done: list[int] = []
-    result: BestIterate | None = None  # the best state of a full-resolution scale, if the last one ran
+    state: dict = {"momentum": momentum, "result": None}  # "result": the best state of a full-resolution level
+
+    def step(level: PyramidLevel) -> tuple[list[float], int]:
+        phi0 = resample_map(phi_init, level.shape)
+        mshape = momentum_shape(level.shape)
+        m0 = (
+            resample_map(state["momentum"], mshape)
+            if state["momentum"] is not None
+            else torch.zeros(batch, ndim, *mshape, dtype=dtype, device=moving.device)
+        )
+        sim = similarity if similarity is not None else default_similarity(ndim, level.shape, level.full)
+        bar = Progress(level.iterations, f"vsvf_opt scale {level.scale:g} {level.shape}", progress)
+        best, losses, n_done = optimize_momentum(
+            warp, regularizer, sim, m0, phi0, level.moving, level.fixed, level.spacing, level.iterations,
+            lrs[level.index], history_size, max_line_search, stopper, bar, caller,
+        )  # fmt: skip
+        state["momentum"] = best.state["momentum"]
+        state["result"] = best if level.full else None
+        return losses, n_done
+
     with seeded(seed, moving.device):
-        for k, (scale, n_iter) in enumerate(zip(scales, iterations)):
-            if n_iter == 0:
-                history.append([])
-                done.append(0)
-                continue
-            shape = scale_shape(full_shape, scale)
-            full = shape == full_shape
-            mov = moving.to(dtype) if full else downsample_image(moving.to(dtype), shape)
-            fix = fixed.to(dtype) if full else downsample_image(fixed.to(dtype), shape)
-            phi0 = resample_map(phi_init, shape)
-            mshape = momentum_shape(shape)
-            m0 = (
-                resample_map(momentum, mshape)
-                if momentum is not None
-                else torch.zeros(batch, ndim, *mshape, dtype=dtype, device=moving.device)
-            )
-            sim = similarity if similarity is not None else default_similarity(ndim, shape, full)
-            bar = Progress(n_iter, f"vsvf_opt scale {scale:g} {shape}", progress)
-            best, losses, n_done = optimize_momentum(
-                warp, regularizer, sim, m0, phi0, mov, fix, scaled_spacing(sp, full_shape, shape), n_iter, lrs[k],
-                history_size, max_line_search, stopper, bar, caller,
-            )  # fmt: skip
-            momentum = best.state["momentum"]
-            result = best if full else None
-            history.append(losses)
-            done.append(n_done)
+        levels = run_pyramid(moving, fixed, scales, iterations, step, spacing=sp)
+        history, done = levels["history"], levels["iterations"]
+        momentum, result = state["momentum"], state["result"]
         if result is not None:  # the last optimised scale was the full resolution: its best evaluated state
             state, final = result.state, result.values
             phi, warped, velocity = state["map"], state["warped"].to(moving.dtype), state["velocity"]

@@ -1,0 +1,213 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Tests of ``deformable_opt`` on real T1 anatomy (small grids): the finest level improves on the 1/2 level on a
+known-deformation pair, an identical pair stays the identity, the time budget, no folds on a cross-template pair,
+mutual information on an inverted-contrast pair, the inverse from the velocities, gradcheck of the fold penalty,
+and errors."""
+
+from __future__ import annotations
+
+import unittest
+
+import torch
+
+from monai_avsm.functional import compose_maps, identity_map, invert_velocities, jacobian_determinant, warp_label
+from monai_avsm.losses import MKLNCCLoss
+from monai_avsm.optimization import PRESETS, DeformablePreset, deformable_opt
+from monai_avsm.optimization.deformable import fold_penalty, level_shapes
+from monai_avsm.transforms import RandSyntheticDeformation
+from tests.utils import real_volume, sample_dataset
+
+SPACING = (2.0, 2.0, 2.0)
+
+
+def _volume() -> torch.Tensor:
+    """A 32x40x24 crop of the real T1 (33x41x25, 2 mm)."""
+    return real_volume()[:, :, :32, :40, :24].contiguous()
+
+
+def _known_pair(image: torch.Tensor, seed: int = 0, displacement: float = 5.0):
+    """``fixed = moving o phi`` for a known smooth deformation: ``(fixed, phi_true)``."""
+    t = RandSyntheticDeformation(rotation_deg=0, scale=0, translation_mm=0, displacement_mm=displacement,
+                                 smoothness=0.12)  # fmt: skip
+    t.set_random_state(seed)
+    fixed = t(image[0], spacing=SPACING)[None].float()
+    return fixed, t.deformation.maps(image.shape[2:])[0][None].float()
+
+
+def _epe(phi: torch.Tensor, phi_true: torch.Tensor, inside: torch.Tensor) -> float:
+    """Mean end-point error in voxels inside ``inside``."""
+    scale = torch.tensor([(n - 1) / 2 for n in phi.shape[2:]]).reshape(1, -1, 1, 1, 1)
+    err = ((phi - phi_true) * scale).norm(dim=1, keepdim=True)
+    return float(err[inside].mean())
+
+
+#: small settings for 2 mm test volumes (the "brain" preset's structure, fewer iterations)
+FAST = {"iterations": (30, 15, 6), "lr": (5e-3, 3e-3, 2e-3)}
+
+
+class TestDeformableOpt(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.moving = _volume()
+        cls.fixed, cls.phi_true = _known_pair(cls.moving)
+        cls.half = deformable_opt(cls.moving, cls.fixed, spacing=SPACING, preset={**FAST, "iterations": (30, 15, 0)})
+        cls.full = deformable_opt(cls.moving, cls.fixed, spacing=SPACING, preset=FAST)
+
+    def test_finest_level_improves_on_half_level(self):
+        moving, fixed, phi_true, half, full = self.moving, self.fixed, self.phi_true, self.half, self.full
+        inside = fixed > 0.1
+        e0 = _epe(identity_map(moving.shape[2:]), phi_true, inside)
+        e_half, e_full = _epe(half["map"], phi_true, inside), _epe(full["map"], phi_true, inside)
+        print(f"\n[deformable] EPE (voxels) start {e0:.3f}, 1/2 level {e_half:.3f}, finest {e_full:.3f}")
+        self.assertLess(e_half, 0.7 * e0)
+        self.assertLess(e_full, e_half)
+        self.assertLess(float(full["loss"]), float(half["loss"]))
+        self.assertEqual([r["shape"] for r in full["levels"]], [(8, 10, 6), (16, 20, 12), (32, 40, 24)])
+        self.assertEqual(full["momentum"].shape, (1, 3, 16, 20, 12))
+        self.assertEqual(full["levels"][2]["iterations"], 6)
+        self.assertEqual(int(full["folds"].sum()), 0)
+        for level in full["levels"]:
+            self.assertLessEqual(level["loss"][1], level["loss"][0])
+
+    def test_identical_pair_stays_identity(self):
+        moving = _volume()
+        out = deformable_opt(moving, moving, spacing=SPACING, preset={**FAST, "iterations": (5, 3, 2)})
+        self.assertTrue(torch.allclose(out["map"], identity_map(moving.shape[2:]), atol=1e-6))
+        self.assertTrue(torch.allclose(out["warped"], moving, atol=1e-5))
+
+    def test_time_budget(self):
+        moving = _volume()
+        fixed, _ = _known_pair(moving)
+        out = deformable_opt(moving, fixed, spacing=SPACING, preset={**FAST, "iterations": (10000, 10000, 10000),
+                             "tolerance": 0.0}, max_seconds=1.0)  # fmt: skip
+        print(f"\n[deformable] budget 1 s: {out['seconds']:.2f} s, levels {[r['stopped'] for r in out['levels']]}")
+        self.assertLess(out["seconds"], 1.0 + 1.0)  # the final assembly comes on top of the budget
+        self.assertIn("time", [r["stopped"] for r in out["levels"]])
+        self.assertEqual(out["levels"][-1]["stopped"], "skipped")
+
+    def test_no_folds_on_cross_template_pair(self):
+        data = sample_dataset(4.0)
+        if data is None:
+            self.skipTest("the sample data packages are not installed")
+        import nibabel as nib
+
+        def load(folder, name, dtype):
+            return torch.as_tensor(nib.load(f"{data}/{folder}/{name}.nii.gz").get_fdata()).to(dtype)[None, None]
+
+        moving, fixed = load("images", "icbm2009a_sym", torch.float32), load("images", "icbm2009c_asym", torch.float32)
+        mlab, flab = load("labels", "icbm2009a_sym", torch.long), load("labels", "icbm2009c_asym", torch.long)
+        out = deformable_opt(moving, fixed, spacing=(4.0, 4.0, 4.0), preset={**FAST, "iterations": (30, 10, 2)})
+
+        def dice(a, b):
+            return float(torch.stack([2 * ((a == c) & (b == c)).sum() / ((a == c).sum() + (b == c).sum())
+                                      for c in (1, 2)]).mean())  # fmt: skip
+
+        before, after = dice(mlab, flab), dice(warp_label(mlab, out["map"]), flab)
+        det = jacobian_determinant(out["map"])
+        sim = MKLNCCLoss(3, kernel_sizes=[5, 9], kernel_weights=[0.5, 0.5])
+        sim_before, sim_after = float(sim(moving / moving.max(), fixed / fixed.max())), float(
+            sim(out["warped"] / moving.max(), fixed / fixed.max())
+        )
+        print(f"\n[deformable] cross-template 4 mm: mk-LNCC {sim_before:.4f} -> {sim_after:.4f}, Dice {before:.4f} -> "
+              f"{after:.4f}, min det J {float(det.min()):.3f}")  # fmt: skip
+        self.assertLess(sim_after, sim_before)
+        self.assertEqual(int((det <= 0).sum()), 0)
+        self.assertEqual(int(out["folds"].sum()), 0)
+
+    def test_mutual_information_on_inverted_contrast(self):
+        moving = _volume()
+        fixed, phi_true = _known_pair(moving, seed=2)
+        head = fixed > 0.05
+        inverted = torch.where(head, 1.2 - fixed, torch.zeros_like(fixed))  # dark white matter, bright CSF
+        out = deformable_opt(moving, inverted, spacing=SPACING, preset={**FAST, "iterations": (30, 15, 0)},
+                             similarity="mi")  # fmt: skip
+        e0 = _epe(identity_map(moving.shape[2:]), phi_true, head)
+        e1 = _epe(out["map"], phi_true, head)
+        print(f"\n[deformable MI] inverted contrast: EPE (voxels) {e0:.3f} -> {e1:.3f}")
+        self.assertLess(e1, 0.8 * e0)
+        self.assertEqual(int(out["folds"].sum()), 0)
+
+    def test_inverse_from_velocities(self):
+        out, shape = self.half, self.moving.shape[2:]
+        inv = invert_velocities(out["velocities"], out["integrator"], shape)
+        ident = identity_map(shape)
+        scale = torch.tensor([(n - 1) / 2 for n in shape]).reshape(1, -1, 1, 1, 1)
+        err = ((compose_maps(out["map"], inv) - ident) * scale).norm(dim=1)[:, 4:-4, 4:-4, 4:-4]
+        disp = ((out["map"] - ident) * scale).norm(dim=1)[:, 4:-4, 4:-4, 4:-4]
+        print(f"\n[deformable] inverse: mean |phi o phi^-1 - id| {float(err.mean()):.4f} vox, mean |u| "
+              f"{float(disp.mean()):.4f} vox")  # fmt: skip
+        self.assertLess(float(err.mean()), 0.1 * float(disp.mean()))
+
+    def test_lbfgs_and_mask(self):
+        moving = _volume()
+        fixed, phi_true = _known_pair(moving)
+        mask = (fixed > 0.05).to(torch.uint8)
+        out = deformable_opt(moving, fixed, spacing=SPACING, preset={**FAST, "iterations": (5, 3, 0), "lr": (1, 1, 1)},
+                             optimizer="lbfgs", mask=mask)  # fmt: skip
+        e0 = _epe(identity_map(moving.shape[2:]), phi_true, mask.bool())
+        self.assertLess(_epe(out["map"], phi_true, mask.bool()), e0)
+
+
+class TestPieces(unittest.TestCase):
+    def test_fold_penalty_gradcheck(self):
+        g = torch.Generator().manual_seed(0)
+        phi = identity_map((6, 7), dtype=torch.float64) + 0.3 * torch.rand(1, 2, 6, 7, generator=g,
+                                                                                 dtype=torch.float64)  # fmt: skip
+        phi.requires_grad_(True)
+        self.assertGreater(float(fold_penalty(phi, 0.5)), 0.0)  # some voxels below the threshold
+        self.assertTrue(torch.autograd.gradcheck(lambda p: fold_penalty(p, 0.5), (phi,)))
+        self.assertEqual(float(fold_penalty(identity_map((6, 7)), 0.5)), 0.0)
+
+    def test_level_shapes(self):
+        self.assertEqual(level_shapes((128, 149, 128), (1.5,) * 3, (0.25, 0.5, 1.0)),
+                         [(32, 37, 32), (64, 74, 64), (128, 149, 128)])  # fmt: skip
+        # a 0.75 mm scan capped at 1.5 mm: the finest level is the 1.5 mm grid
+        self.assertEqual(level_shapes((255, 297, 255), (0.75,) * 3, (1.0,), max_finest_spacing_mm=1.5),
+                         [(128, 149, 128)])  # fmt: skip
+        capped = level_shapes((128, 149, 128), (1.5,) * 3, (1.0,), max_voxels=10**6)[0]
+        self.assertLessEqual(capped[0] * capped[1] * capped[2], 10**6)
+
+    def test_presets(self):
+        self.assertIsInstance(PRESETS["brain"], DeformablePreset)
+        two = PRESETS["brain"].finest(2, "test")
+        self.assertEqual(two.iterations, PRESETS["brain"].iterations[1:])
+
+    def test_bad_inputs(self):
+        moving = _volume()
+        with self.assertRaisesRegex(ValueError, "deformable_opt: unknown preset 'knee'"):
+            deformable_opt(moving, moving, preset="knee")
+        with self.assertRaisesRegex(ValueError, "deformable_opt: unknown preset fields"):
+            deformable_opt(moving, moving, preset={"iteration": (1, 1, 1)})
+        with self.assertRaisesRegex(ValueError, "deformable_opt: 'levels' must be numbers in"):
+            deformable_opt(moving, moving, levels=(1.0, 0.5))
+        with self.assertRaisesRegex(ValueError, "4 levels were asked for but the preset has 3"):
+            deformable_opt(moving, moving, levels=(0.125, 0.25, 0.5, 1.0))
+        with self.assertRaisesRegex(ValueError, "deformable_opt: 'optimizer' must be"):
+            deformable_opt(moving, moving, optimizer="sgd")
+        with self.assertRaisesRegex(ValueError, "deformable_opt: 'similarity' must be"):
+            deformable_opt(moving, moving, similarity="ncc")
+        with self.assertRaisesRegex(ValueError, "deformable_opt: 'max_seconds' must be > 0"):
+            deformable_opt(moving, moving, max_seconds=0)
+        with self.assertRaisesRegex(ValueError, "deformable_opt: 'moving' and 'fixed' must have the same spatial"):
+            deformable_opt(moving, moving[..., :-2])
+        with self.assertRaisesRegex(ValueError, "deformable_opt: 'initial_map' must be on the images' grid"):
+            deformable_opt(moving, moving, initial_map=identity_map((20, 24, 16)))
+        with self.assertRaisesRegex(ValueError, "preset field 'lr' needs one entry per level"):
+            deformable_opt(moving, moving, preset={"lr": (1e-3,)})
+        with self.assertRaisesRegex(ValueError, "mask"):
+            deformable_opt(moving, moving, mask=torch.ones(1, 1, 4, 4, 4))
+        with self.assertRaisesRegex(TypeError, "deformable_opt: 'preset' must be"):
+            deformable_opt(moving, moving, preset=3)
+
+
+if __name__ == "__main__":
+    unittest.main()
