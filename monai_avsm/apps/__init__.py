@@ -10,8 +10,9 @@
 # limitations under the License.
 """Applications on top of the networks and workflows: one-pair and batch registration (:func:`register`,
 :func:`register_pairs`, in :mod:`.registration`), the shipped bundle (:mod:`.bundle`), applying written transforms
-(:func:`apply_transforms`, :mod:`.apply`), Jacobian summaries (:mod:`.jacobian`), and the ``monai-avsm`` command
-line (:mod:`.cli`), and the scanner-space evaluation set (:mod:`.scanner_space`). Imported on first use (``import monai_avsm.apps`` imports nothing heavy)."""
+(:func:`apply_transforms`, :mod:`.apply`), Jacobian summaries (:mod:`.jacobian`), the ``monai-avsm`` command line
+(:mod:`.cli`) and the scanner-space evaluation set (:mod:`.scanner_space`). Imported on first use (``import
+monai_avsm.apps`` imports nothing heavy)."""
 
 from __future__ import annotations
 

@@ -45,12 +45,16 @@ import torch
 
 from monai_avsm.apps.bundle import InferenceNetwork, load_bundle_network, load_inference_network, resolve_device
 from monai_avsm.data.image_io import NativeImage, check_image_file, check_intensities, read_image
-from monai_avsm.data.working_grid import to_working_grid
+from monai_avsm.data.working_grid import percentile_scale, to_working_grid
 from monai_avsm.engines.native import Grid, NativeResampler, PairGeometry
 from monai_avsm.engines.results import write_pair_outputs
-from monai_avsm.functional.world import resample_world, voxel_world_points
+from monai_avsm.functional.world import apply_affine_points, resample_world, voxel_world_points
 
-__all__ = ["register", "register_pairs", "read_pairs_csv", "OUTPUTS"]
+__all__ = ["register", "register_pairs", "read_pairs_csv", "OUTPUTS", "MODES"]
+
+#: ``mode`` of :func:`register`: ``"accurate"`` (initial alignment + optimisation at the fixed image's resolution)
+#: or ``"fast"`` (the network in one pass after the centre-of-mass translation, as the paper)
+MODES = ("accurate", "fast")
 
 _LOGGER = logging.getLogger(__name__)
 _INPUTS = ("moving", "fixed", "moving_label", "fixed_label")
@@ -165,28 +169,124 @@ def _working_mask(mask: NativeImage, fixed_grid: Grid, device: torch.device) -> 
     return w.unsqueeze(0).to(device)
 
 
-def _working_pair(images: Mapping[str, NativeImage], settings: dict, spacing) -> tuple[torch.Tensor, ...]:
-    """``(moving, fixed)`` ``(1, 1, *S)`` on the working grid and their grids."""
+def _aligned(image: NativeImage, matrix: torch.Tensor, grid: Grid, scaled: bool = True) -> torch.Tensor:
+    """``(1, 1, *grid.shape)``: ``image`` (percentile-scaled on its native voxels, as the training data) sampled at
+    the world points ``T p`` of ``grid``'s voxels ``p`` (``T = matrix``, fixed world -> moving world)."""
+    data = percentile_scale(image.data) if scaled else image.data.to(torch.float32)
+    points = apply_affine_points(matrix.to(torch.float64), voxel_world_points(grid.affine, grid.shape))
+    return resample_world(data, image.affine, points, mode="bilinear")[None].to(torch.float32)
+
+
+def _working_pair(
+    images: Mapping[str, NativeImage], settings: dict, spacing, com: torch.Tensor | None
+) -> tuple[torch.Tensor, ...]:
+    """``(moving, fixed)`` ``(1, 1, *S)`` on the working grid and the voxel -> world matrices of their grids.
+
+    Default: the fixed image on its working grid (:func:`~monai_avsm.data.working_grid.to_working_grid`) and the
+    moving image sampled on that grid moved by the centre-of-mass translation ``com`` (the moving working grid is
+    ``com @ fixed working affine``: one interpolation, exact world bookkeeping). With ``spacing``: MONAI's spacing and
+    pad/crop transforms on each image (no centre-of-mass step).
+    """
     size = settings["spatial_size"]
     if spacing is None:
-        mov, m_aff = to_working_grid(images["moving"], size)
         fix, f_aff = to_working_grid(images["fixed"], size)
-    else:  # spacing + pad/crop: MONAI's transforms, on the images already in memory
-        from monai.data import MetaTensor
-        from monai.transforms import Compose
+        grid = Grid(tuple(fix.shape[1:]), f_aff)
+        m_aff = com.to(torch.float64) @ f_aff
+        return _aligned(images["moving"], com, grid), fix[None], m_aff, f_aff
+    from monai.data import MetaTensor
+    from monai.transforms import Compose
 
-        from monai_avsm.data.loading import working_grid_transforms
+    from monai_avsm.data.loading import working_grid_transforms
 
-        ndim = settings["spatial_dims"]
-        sp = (float(spacing),) * ndim if isinstance(spacing, (int, float)) else tuple(float(s) for s in spacing)
-        if len(sp) != ndim or min(sp) <= 0:
-            raise ValueError(f"register: 'spacing' must have {ndim} positive values, got {spacing}.")
-        item = {k: MetaTensor(images[k].data.clone(), affine=images[k].affine.clone()) for k in ("moving", "fixed")}
-        out = Compose(working_grid_transforms("moving", "fixed", None, None, size, sp, "RAS", ndim))(item)
-        mov, fix = out["moving"].as_tensor().float(), out["fixed"].as_tensor().float()
-        m_aff = torch.as_tensor(out["moving"].affine, dtype=torch.float64)
-        f_aff = torch.as_tensor(out["fixed"].affine, dtype=torch.float64)
+    ndim = settings["spatial_dims"]
+    sp = (float(spacing),) * ndim if isinstance(spacing, (int, float)) else tuple(float(s) for s in spacing)
+    if len(sp) != ndim or min(sp) <= 0:
+        raise ValueError(f"register: 'spacing' must have {ndim} positive values, got {spacing}.")
+    item = {k: MetaTensor(images[k].data.clone(), affine=images[k].affine.clone()) for k in ("moving", "fixed")}
+    out = Compose(working_grid_transforms("moving", "fixed", None, None, size, sp, "RAS", ndim))(item)
+    mov, fix = out["moving"].as_tensor().float(), out["fixed"].as_tensor().float()
+    m_aff = torch.as_tensor(out["moving"].affine, dtype=torch.float64)
+    f_aff = torch.as_tensor(out["fixed"].affine, dtype=torch.float64)
     return mov[None], fix[None], m_aff, f_aff
+
+
+def _accurate(
+    images: Mapping[str, NativeImage],
+    mask_image: NativeImage | None,
+    files: Mapping[str, str],
+    network_affine: torch.Tensor,
+    device: torch.device,
+    max_seconds: float | None,
+    bar: _Progress,
+    timings: dict[str, float],
+) -> tuple[dict, PairGeometry, Any, dict]:
+    """The accurate path on the fixed image's own grid: initial alignment (the network's affine one candidate), then
+    multi-level vSVF optimisation (:func:`~monai_avsm.optimization.deformable_opt`). Returns the result in the
+    writer's form (``map``/``affine``/``velocities`` on the fixed native grid pulling into the aligned moving grid),
+    its geometry, the integrator for the inverse and a report."""
+    from monai_avsm.optimization.alignment import initial_alignment
+    from monai_avsm.optimization.deformable import deformable_opt
+
+    fixed_native = Grid.of(images["fixed"], files["fixed"])
+    moving_native = Grid.of(images["moving"], files["moving"])
+    fixed_mask = None
+    if mask_image is not None:
+        fixed_mask = (_working_mask(mask_image, fixed_native, torch.device("cpu"))[0, 0] > 0).to(torch.float32)
+    bar.step("initial alignment")
+    t0 = time.perf_counter()
+    align = initial_alignment(
+        images["moving"].data[None],
+        images["fixed"].data[None],
+        moving_native.affine,
+        fixed_native.affine,
+        mode="full",
+        candidates={"network": network_affine.to(torch.float64)},
+        mask=None if fixed_mask is None else fixed_mask,
+    )
+    T = align["matrix"].to(torch.float64).cpu()
+    timings["alignment_seconds"] = time.perf_counter() - t0
+    bar.done()
+
+    bar.step("deformable optimisation")
+    t0 = time.perf_counter()
+    moving_grid = Grid(fixed_native.shape, T @ fixed_native.affine, files["moving"])
+    mov = _aligned(images["moving"], T, fixed_native).to(device)
+    fix = percentile_scale(images["fixed"].data)[None].to(device)
+    opt = deformable_opt(
+        mov,
+        fix,
+        spacing=fixed_native.spacing,
+        preset="brain",
+        max_finest_spacing_mm=1.0,
+        max_seconds=max_seconds,
+        mask=None if fixed_mask is None else fixed_mask[None, None].to(device),
+    )
+    timings["optimisation_seconds"] = time.perf_counter() - t0
+    bar.done()
+    ndim = len(fixed_native.shape)
+    theta = torch.cat([torch.eye(ndim), torch.zeros(ndim, 1)], dim=1)[None].to(device)  # T is in the moving grid
+    pred = {"map": opt["map"], "affine": theta, "warped": opt["warped"], "velocities": opt["velocities"]}
+    geometry = PairGeometry(
+        fixed=fixed_native,
+        moving=moving_grid,
+        fixed_native=fixed_native,
+        moving_native=moving_native,
+        files={k: files.get(k) for k in _INPUTS},
+    )
+    report = {
+        "alignment": {
+            "chosen": align["chosen"],
+            "candidates": {k: float(v["score"]) for k, v in align["candidates"].items()},
+            "seconds": align.get("seconds"),
+        },
+        "optimisation": {
+            "levels": opt["levels"],
+            "folds": [int(f) for f in opt["folds"]],
+            "momentum_scale": opt.get("momentum_scale"),
+            "seconds": opt.get("seconds"),
+        },
+    }
+    return pred, geometry, opt["integrator"], report
 
 
 def _dice_rows(r: NativeResampler, pred: dict) -> dict[str, Any]:
@@ -265,15 +365,27 @@ def register(
     network: InferenceNetwork | tuple[torch.nn.Module, dict] | None = None,
     outputs: Mapping[str, bool] | None = None,
     cache: bool = True,
+    mode: str = "accurate",
+    max_seconds: float | None = None,
 ) -> dict[str, Any]:
-    r"""Register one pair with the shipped AVSM model and write the results into ``output_dir``.
+    r"""Register one pair and write the results into ``output_dir``.
 
-    Both images are read once (NIfTI with nibabel; NRRD, MHA, DICOM with ITK), reoriented to RAS and resized to the
-    model's working grid (``spatial_size`` of the bundle's ``inference.json``); the result is brought back to world
-    space, so the warped moving image and label lie on the fixed image's native grid, the inverse results on the
-    moving image's. The files (:func:`~monai_avsm.engines.write_pair_outputs`): ``warped.nii.gz`` (and
-    ``warped_label.nii.gz``), ``displacement_field.nii`` (forward, world mm, ITK/ANTs), ``affine.mat``/``.tfm``, the
-    inverse direction, ``registration.json``; and, by ``outputs``, the rest (:data:`OUTPUTS`).
+    Both images are read once (NIfTI with nibabel; NRRD, MHA, DICOM with ITK). Two modes:
+
+    - ``"accurate"`` (default): the network's pass below gives one candidate affine; the initial alignment
+      (:func:`~monai_avsm.optimization.initial_alignment`: centre of mass, a rotation search, affine-opt on two
+      resolutions; the best-scoring candidate wins, so never worse than the identity or the network's affine) brings
+      the moving image onto the fixed image's own grid, and :func:`~monai_avsm.optimization.deformable_opt`
+      optimises a vSVF deformation there, coarse to fine up to the fixed grid's resolution (capped at 1 mm);
+    - ``"fast"``: the paper's one pass: the fixed image reoriented to RAS and resized to the model's working grid
+      (``spatial_size`` of the bundle's ``inference.json``), the moving image sampled on that grid after the
+      centre-of-mass translation, the network, optionally ``refine``.
+
+    The result is brought back to world space, so the warped moving image and label lie on the fixed image's native
+    grid, the inverse results on the moving image's. The files (:func:`~monai_avsm.engines.write_pair_outputs`):
+    ``warped.nii.gz`` (and ``warped_label.nii.gz``), ``displacement_field.nii`` (forward, world mm, ITK/ANTs),
+    ``affine.mat``/``.tfm``, the inverse direction, ``registration.json``; and, by ``outputs``, the rest
+    (:data:`OUTPUTS`).
 
     Args:
         moving, fixed: image files.
@@ -281,10 +393,11 @@ def register(
         moving_label, fixed_label: optional label maps (integer values) on the images' grids; the moving label is
             warped (nearest neighbour); with both, Dice per label before registration, after the affine part and
             after AVSM goes into the metrics.
-        mask: optional binary mask of the fixed image (any grid in the fixed image's world space): the refinement's
-            similarity counts only the windows inside it (:class:`~monai_avsm.losses.MKLNCCLoss` ``mask``).
-        refine: L-BFGS refinement iterations after the network (:func:`~monai_avsm.optimization.refine`; never
-            worse). Default: 0, or 20 when a mask is given (the mask acts through the refinement).
+        mask: optional binary mask of the fixed image (any grid in the fixed image's world space): the optimisation's
+            (or, in the fast mode, the refinement's) similarity counts only the windows inside it
+            (:class:`~monai_avsm.losses.MKLNCCLoss` ``mask``).
+        refine: fast mode: L-BFGS refinement iterations after the network (:func:`~monai_avsm.optimization.refine`;
+            never worse). Default: 0, or 20 when a mask is given (the mask acts through the refinement).
         spacing: working voxel size in mm (e.g. ``4.0``, the shipped model's): both images are resampled to it and
             padded or cropped about their centres to the model's grid, for fields of view unlike the training data's.
             Default ``None``: each image's field of view is resized to the model's grid (as in training).
@@ -297,6 +410,9 @@ def register(
             :func:`~monai_avsm.apps.bundle.load_bundle_network` (what :func:`register_pairs` passes).
         outputs: switch optional outputs on or off by name (:data:`OUTPUTS`), e.g. ``{"preview": True}``.
         cache: use (and fill) the trace cache of :func:`~monai_avsm.apps.bundle.load_inference_network`.
+        mode: ``"accurate"`` or ``"fast"`` (above); ``refine`` and ``spacing`` belong to ``"fast"``.
+        max_seconds: wall-time budget of the accurate mode's optimisation (later levels are skipped once it is
+            spent); ``None``: no limit.
 
     Returns:
         ``{"output_dir", "files" (name -> path), "metrics", "timings", "device", "settings", "record"}``; ``record``
@@ -321,13 +437,24 @@ def register(
         k: check_image_file(v, k, "register") for k, v in given.items() if v is not None or k in ("moving", "fixed")
     }
     mask_file = check_image_file(mask, "mask", "register") if mask is not None else None
-    iterations = (20 if mask_file is not None else 0) if refine is None else int(refine)
+    if mode not in MODES:
+        raise ValueError(f"register: 'mode' must be one of {MODES}, got {mode!r}.")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"register: 'max_seconds' must be > 0 or None, got {max_seconds}.")
+    if mode == "accurate" and spacing is not None:
+        raise ValueError("register: 'spacing' (a working voxel size for the network) applies to mode='fast' only.")
+    if mode == "accurate" and refine:
+        raise ValueError(
+            "register: 'refine' applies to mode='fast' (the accurate mode optimises at the image's own resolution)."
+        )
+    fast_mask_refine = 20 if (mask_file is not None and mode == "fast") else 0
+    iterations = fast_mask_refine if refine is None else int(refine)
     if iterations < 0:
         raise ValueError(f"register: 'refine' must be >= 0 iterations, got {refine}.")
     chosen = _outputs(outputs)
     out_dir = _check_output(output_dir, overwrite)
     dev = resolve_device(device) if network is None else None
-    bar = _Progress(progress, 4, "monai-avsm register")
+    bar = _Progress(progress, 6 if mode == "accurate" else 4, "monai-avsm register")
     timings: dict[str, float] = {}
     partial = None
     try:
@@ -350,21 +477,32 @@ def register(
                 f"register: the images are {len(images['fixed'].spatial_shape)}D, the model is "
                 f"{settings['spatial_dims']}D."
             )
-        mov, fix, m_aff, f_aff = _working_pair(images, settings, spacing)
+        fixed_native = Grid.of(images["fixed"], files["fixed"])
+        moving_native = Grid.of(images["moving"], files["moving"])
+        report: dict[str, Any] = {"mode": mode}
+        timings["working_grid_seconds"] = time.perf_counter() - t0
+
+        # the network's pass: the --fast result, and the network's affine as a candidate of the accurate path
+        bar.step("network")
+        t0 = time.perf_counter()
+        com = None
+        if spacing is None:
+            from monai_avsm.optimization.alignment import center_of_mass_alignment
+
+            com = center_of_mass_alignment(
+                images["moving"].data[None], images["fixed"].data[None], moving_native.affine, fixed_native.affine
+            )
+            report["center_of_mass_shift_mm"] = com[:-1, -1].tolist()
+        mov, fix, m_aff, f_aff = _working_pair(images, settings, spacing, com)
         fixed_grid = Grid(tuple(fix.shape[2:]), f_aff, files["fixed"])
         geometry = PairGeometry(
             fixed=fixed_grid,
             moving=Grid(tuple(mov.shape[2:]), m_aff, files["moving"]),
-            fixed_native=Grid.of(images["fixed"], files["fixed"]),
-            moving_native=Grid.of(images["moving"], files["moving"]),
+            fixed_native=fixed_native,
+            moving_native=moving_native,
             files={k: files.get(k) for k in _INPUTS},
         )
         voxel_spacing = fixed_grid.spacing
-        timings["working_grid_seconds"] = time.perf_counter() - t0
-        bar.done()
-
-        bar.step("loading the model")
-        t0 = time.perf_counter()
         if isinstance(network, InferenceNetwork):
             net = network
         elif network is not None or iterations > 0:  # the refinement needs the eager network's vSVF warp
@@ -374,14 +512,12 @@ def register(
             net = load_inference_network(bundle_dir, dev, model_path, spacing=voxel_spacing, cache=cache)
         dev = net.device
         timings["model_seconds"] = time.perf_counter() - t0
-        bar.done()
-
-        bar.step("network")
         t0 = time.perf_counter()
         pred = net(mov.to(dev), fix.to(dev))
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         timings["network_seconds"] = time.perf_counter() - t0
+        integrator = net.integrator
         refine_info: dict[str, Any] = {"iterations": iterations}
         if iterations > 0:
             bar.step(f"refinement ({iterations} iterations)")
@@ -405,6 +541,15 @@ def register(
             timings["refine_seconds"] = time.perf_counter() - t0
         bar.done()
 
+        if mode == "accurate":
+            from monai_avsm.engines.native import NativeResampler as _Resampler
+
+            network_affine = _Resampler(geometry).world_affine(pred["affine"][0].detach().cpu())
+            pred, geometry, integrator, accurate_report = _accurate(
+                images, mask_image, files, network_affine, dev, max_seconds, bar, timings
+            )
+            report.update(accurate_report)
+
         bar.step("writing")
         t0 = time.perf_counter()
         parent = os.path.dirname(out_dir)
@@ -416,7 +561,7 @@ def register(
             geometry,
             pred,
             0,
-            integrator=net.integrator,
+            integrator=integrator,
             preview=chosen["preview"],
             inverse=chosen["inverse"],
             jacobian=chosen["jacobian"],
@@ -443,6 +588,8 @@ def register(
             if spacing is None
             else (float(spacing) if isinstance(spacing, (int, float)) else list(spacing)),
             "outputs": chosen,
+            "mode": mode,
+            "max_seconds": max_seconds,
             "network": net.source,
             "overwrite": bool(overwrite),
         }
@@ -450,6 +597,7 @@ def register(
             {
                 **record,
                 "geometry": geometry.to_dict(),
+                "registration": report,
                 "metrics": metrics,
                 "timings": timings,
                 "device": str(dev),
@@ -544,6 +692,8 @@ def register_pairs(
     overwrite: bool = False,
     progress: bool = True,
     outputs: Mapping[str, bool] | None = None,
+    mode: str = "accurate",
+    max_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Register many pairs with the model loaded once: one sub-folder per pair in ``output_dir``, ``summary.csv`` and
     ``summary.json`` with one row per pair (status, Dice when labels are given, folds, inverse consistency, time).
@@ -556,7 +706,8 @@ def register_pairs(
             ``moving_label``, ``fixed_label``, ``mask``, ``name`` (the sub-folder; default
             ``<index>_<moving stem>_to_<fixed stem>``).
         output_dir: a new (or empty) folder.
-        refine, spacing, device, bundle_dir, model_path, outputs: as :func:`register`, for every pair.
+        refine, spacing, device, bundle_dir, model_path, outputs, mode, max_seconds: as :func:`register`, for every
+            pair.
         overwrite: write into a non-empty ``output_dir``.
         progress: a progress bar over the pairs.
 
@@ -607,6 +758,8 @@ def register_pairs(
                     progress=False,
                     network=loaded,
                     outputs=outputs,
+                    mode=mode,
+                    max_seconds=max_seconds,
                 )
                 m = result["metrics"]
                 row.update(status="ok", error="", folder=result["output_dir"])

@@ -183,9 +183,7 @@ class SmoothField:
         from scipy import ndimage
 
         idx = (np.asarray(points, dtype=np.float64) - self.origin) / self.spacing
-        return np.stack(
-            [ndimage.map_coordinates(c, idx, order=3, mode="nearest", prefilter=False) for c in self._coef]
-        )
+        return np.stack([ndimage.map_coordinates(c, idx, order=3, mode="nearest", prefilter=False) for c in self._coef])
 
     def max_gradient(self) -> float:
         """Largest spectral norm of the Jacobian of the field at the control points (mm per mm), by central
@@ -318,7 +316,7 @@ def _head_file() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
             f"scanner_space: the source {HEAD_SOURCE!r} needs pydeface's mean head: pip install --no-deps pydeface "
-            '(or pip install -e ".[bench]"), or leave it out of \'sources\'.'
+            "(or pip install -e \".[bench]\"), or leave it out of 'sources'."
         )
     path = Path(list(spec.submodule_search_locations)[0]) / "data" / "mean_reg2mean.nii.gz"
     if not path.is_file():

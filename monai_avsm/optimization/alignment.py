@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 
 import torch
-from monai.utils import look_up_option
+from monai_avsm.utils.options import look_up_option
 
 from monai_avsm.functional.world import (
     _as_affine,
@@ -206,9 +206,7 @@ def _coarse_grid(image: torch.Tensor, affine: torch.Tensor, spacing: float) -> t
     ndim = image.ndim - 2
     full = tuple(image.shape[2:])
     sizes = torch.linalg.norm(affine[:ndim, :ndim], dim=0).tolist()
-    shape = tuple(
-        min(n, max(MIN_SCALE_SIZE, int(round((n - 1) * s / spacing)) + 1)) for n, s in zip(full, sizes)
-    )
+    shape = tuple(min(n, max(MIN_SCALE_SIZE, int(round((n - 1) * s / spacing)) + 1)) for n, s in zip(full, sizes))
     if shape == full:
         return image, affine
     scale = torch.ones(ndim + 1, dtype=torch.float64, device=affine.device)
@@ -689,4 +687,3 @@ def _check_pair_of(values, name: str, caller: str, integer: bool = False, positi
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0) for v in pair):
         raise ValueError(f"{caller}: '{name}' must be two positive numbers, got {values!r}.")
     return tuple(float(v) for v in pair)
-

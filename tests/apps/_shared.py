@@ -24,7 +24,7 @@ def sample_pair() -> dict[str, str] | None:
 
 @functools.lru_cache(maxsize=None)
 def registered() -> dict:
-    """``monai_avsm.register`` of :func:`sample_pair` with labels (computed once)."""
+    """``monai_avsm.register(..., mode="fast")`` of :func:`sample_pair` with labels (computed once)."""
     import monai_avsm
 
     pair = sample_pair()
@@ -38,4 +38,5 @@ def registered() -> dict:
         fixed_label=pair["fixed_label"],
         progress=False,
         outputs={"separable": True, "jacobian": True, "preview": True},  # every output, for the tests that read them
+        mode="fast",  # the network's path (the accurate default has tests of its own)
     )

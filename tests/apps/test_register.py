@@ -202,7 +202,10 @@ class TestRegister(unittest.TestCase):
             (("register", PAIR["moving"], PAIR["fixed"], "--mask", zero_mask, "--out", self.path("o5")), "no voxel"),
             (("register", image_4d, PAIR["fixed"], "--out", self.path("o10")), "four_d.nii.gz"),
             (("register", PAIR["moving"], PAIR["fixed"], "--mask", grey_mask, "--out", self.path("o6")), "0 and 1"),
-            (("register", PAIR["moving"], PAIR["fixed"], "--refine", "-1", "--out", self.path("o7")), "refine"),
+            (
+                ("register", PAIR["moving"], PAIR["fixed"], "--fast", "--refine", "-1", "--out", self.path("o7")),
+                "refine",
+            ),
             (("apply", missing, PAIR["moving"], "--reference", PAIR["fixed"], "--out", self.path("a.nii.gz")), "nope"),
             (
                 ("apply", PAIR["moving"], PAIR["moving"], "--reference", missing, "--out", self.path("a.nii.gz")),
@@ -268,7 +271,7 @@ class TestRegister(unittest.TestCase):
         mask = self.path("fixed_brain.nii.gz")
         nib.save(nib.Nifti1Image((np.asarray(fl.dataobj) > 0).astype(np.uint8), fl.affine), mask)
         out = monai_avsm.register(
-            PAIR["moving"], PAIR["fixed"], self.path("masked"), mask=mask, refine=3, progress=False
+            PAIR["moving"], PAIR["fixed"], self.path("masked"), mask=mask, refine=3, progress=False, mode="fast"
         )
         r = out["metrics"]["refinement"]
         self.assertEqual(r["iterations"], 3)
@@ -277,10 +280,12 @@ class TestRegister(unittest.TestCase):
         self.assertGreater(out["timings"]["refine_seconds"], 0)
         # --mask alone turns the refinement on (20 iterations) - checked without running it
         with self.assertRaisesRegex(FileExistsError, "not empty"):
-            monai_avsm.register(PAIR["moving"], PAIR["fixed"], self.path("masked"), mask=mask, progress=False)
+            monai_avsm.register(
+                PAIR["moving"], PAIR["fixed"], self.path("masked"), mask=mask, progress=False, mode="fast"
+            )
         # overwrite=True writes into the same folder again
         again = monai_avsm.register(
-            PAIR["moving"], PAIR["fixed"], self.path("masked"), refine=0, overwrite=True, progress=False
+            PAIR["moving"], PAIR["fixed"], self.path("masked"), refine=0, overwrite=True, progress=False, mode="fast"
         )
         self.assertEqual(again["settings"]["refine_iterations"], 0)
 
@@ -317,6 +322,7 @@ class TestRegister(unittest.TestCase):
                 fixed_label=paths[1],
                 progress=False,
                 outputs={"jacobian": True},
+                mode="fast",
                 **options,
             )
             for key in ("warped", "warped_label", "jacobian_determinant"):

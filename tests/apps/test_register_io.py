@@ -100,7 +100,7 @@ class TestRegisterIO(unittest.TestCase):
             reads.append(os.path.abspath(path))
             return original(path)
 
-        kwargs = dict(moving_label=PAIR["moving_label"], fixed_label=PAIR["fixed_label"], progress=False)
+        kwargs = dict(moving_label=PAIR["moving_label"], fixed_label=PAIR["fixed_label"], progress=False, mode="fast")
         with mock.patch.object(image_io, "_read_nifti", counting):
             traced = monai_avsm.register(PAIR["moving"], PAIR["fixed"], self.path("traced"), **kwargs)
         self.assertEqual(sorted(reads), sorted(os.path.abspath(p) for p in PAIR.values()))
@@ -146,7 +146,7 @@ class TestRegisterIO(unittest.TestCase):
         out = self.path("interrupted")
         with mock.patch.object(registration, "write_pair_outputs", side_effect=RuntimeError("disk full")):
             with self.assertRaisesRegex(RuntimeError, "disk full"):
-                monai_avsm.register(PAIR["moving"], PAIR["fixed"], out, progress=False)
+                monai_avsm.register(PAIR["moving"], PAIR["fixed"], out, progress=False, mode="fast")
         self.assertFalse(os.path.exists(out))
         self.assertFalse([n for n in os.listdir(self.tmp) if n.endswith(".partial")])
 
@@ -162,7 +162,7 @@ class TestRegisterIO(unittest.TestCase):
             w.writerow([os.path.basename(broken), PAIR["fixed"], "", ""])  # relative to the CSV's folder
             w.writerow([PAIR["fixed"], PAIR["moving"], "", ""])
         out = self.path("batch")
-        rc, stdout, stderr = _run("register", "--pairs", pairs, "--out", out, "--quiet")
+        rc, stdout, stderr = _run("register", "--pairs", pairs, "--out", out, "--quiet", "--fast")
         self.assertEqual(rc, 1, stderr)  # one pair failed
         self.assertEqual(json.loads(stdout)["failed"], 1)
         with open(os.path.join(out, "summary.csv")) as f:
@@ -176,7 +176,10 @@ class TestRegisterIO(unittest.TestCase):
             self.assertTrue(os.path.isfile(os.path.join(row["folder"], "registration.json")))
         # the same from Python with a list
         summary = monai_avsm.register_pairs(
-            [{"moving": PAIR["moving"], "fixed": PAIR["fixed"], "name": "one"}], self.path("batch_py"), progress=False
+            [{"moving": PAIR["moving"], "fixed": PAIR["fixed"], "name": "one"}],
+            self.path("batch_py"),
+            progress=False,
+            mode="fast",
         )
         self.assertEqual(summary["failed"], 0)
         self.assertTrue(os.path.isfile(os.path.join(self.path("batch_py"), "one", "warped.nii.gz")))

