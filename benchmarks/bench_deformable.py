@@ -28,7 +28,7 @@ import nibabel as nib
 import numpy as np
 import torch
 
-from monai_avsm.functional import jacobian_determinant, warp_image, warp_label
+from monai_avsm.functional import jacobian_determinant, warp_label
 from monai_avsm.optimization import affine_opt, deformable_opt
 from monai_avsm.transforms import RandSyntheticDeformation
 

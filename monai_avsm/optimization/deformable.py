@@ -54,7 +54,7 @@ from monai_avsm.optimization.utils import (
     spacing_for,
     vsvf_increment_step,
 )
-from monai_avsm.optimization.vsvf import _batched_field
+from monai_avsm.optimization.vsvf import _batched_field, optimize_momentum
 from monai_avsm.utils.enums import BoundaryMode, KernelNormalization
 
 __all__ = ["DeformablePreset", "PRESETS", "deformable_opt", "fold_penalty", "level_shapes", "GlobalMISimilarity"]
@@ -160,8 +160,8 @@ PRESETS: dict[str, DeformablePreset] = {
         momentum_reg_weight=(1.0, 1.0, 1.0),
         fold_weight=(100.0, 100.0, 100.0),
         fold_strides=(1, 1, 2),
-        iterations=(60, 30, 4),
-        lr=(5e-3, 3e-3, 2e-3),
+        iterations=(60, 60, 8),
+        lr=(8e-3, 4e-3, 2e-3),
         fold_threshold=0.2,
         time_steps=5,
     ),
@@ -337,22 +337,25 @@ def deformable_opt(
 
     Presets (:data:`PRESETS`, :class:`DeformablePreset`). ``"brain"``, for skull-stripped T1 brains at 1 to 2 mm:
 
-    ======== ================== ======== ======== ===== ========== =================
+    ======== ================== ======== ======== ===== ========== ==========================
     level    sigmas (mm)        windows  lambda   Adam  iterations fold penalty
-                                (voxels) vr       step             lambda_J, tau
-    ======== ================== ======== ======== ===== ========== =================
-    1/4      4, 8, 16 (equal)   5, 9     1        5e-3  60         100, 0.2
-    1/2      2, 4, 8 (equal)    5, 9     1        3e-3  30         100, 0.2
-    1        1.5, 3, 6 (equal)  5, 9     1        2e-3  5          100, 0.2
-    ======== ================== ======== ======== ===== ========== =================
+                                stride   vr       step             lambda_J, tau
+    ======== ================== ======== ======== ===== ========== ==========================
+    1/4      4, 8, 16 (equal)   5, 9 s1  1        8e-3  60         100, 0.2
+    1/2      2, 4, 8 (equal)    5, 9 s2  1        4e-3  60         100, 0.2
+    1        1.5, 3, 6 (equal)  5, 9 s2  1        2e-3  8          100, 0.2 (every 2nd voxel)
+    ======== ================== ======== ======== ===== ========== ==========================
 
-    with 7 RK4 steps and stopping at a relative change ``<= 1e-4`` for 5 iterations. The starting point was the
+    with 5 RK4 steps and stopping at a relative change ``<= 1e-4`` for 5 iterations. The starting point was the
     trial reported in issue 14 (mk-LNCC windows 5 and 9 at stride 1, small sigmas, :math:`\lambda_{vr} = 1`; the
     paper's windows :math:`S/4, S/2` were made for knees at 192x192x80 and its sigmas 0.05 to 0.25 of the domain,
     11 to 55 mm for a 222 mm brain grid, over-smooth the cortex); the fold penalty on the level's map, its weight and
     the iteration counts come from a few runs on the 1.5 mm pairs of ``benchmarks/bench_deformable.py`` (folds at the
     full-resolution map with the penalty on the momentum grid; a handful of full-resolution iterations because each
-    costs about ten at 1/2). These are a few measured settings, not a tuned optimum.
+    costs about seven at 1/2; windows at stride 2 cost a tenth of stride 1 at 128x149x128). On 1.5 mm pairs
+    (128x149x128, 2 CPU cores) it takes about 9.5 s after the affine and gives Dice above ANTs SyN-CC on two
+    cross-template pairs, below it on a known-deformation pair (``docs/benchmarks.md``). These are a few measured
+    settings, not a tuned optimum.
 
     Inverse: :math:`\Phi = \Phi_0 \circ \psi^{v}_{-1}` (up to the interpolation of the increment), so
     :math:`\Phi^{-1} = \psi^{-v}_{-1} \circ \Phi_0^{-1}`: keep ``"velocities"`` and ``"integrator"`` and the
@@ -466,9 +469,7 @@ def deformable_opt(
     stopper = EarlyStopping(cfg.tolerance, cfg.patience, caller)
 
     def objective(k, warp, sim, param, phi0, level):
-        velocity, phi, warped, low_sp, map_low = vsvf_increment_step(
-            warp, param, phi0, level.moving, level.spacing, return_low=True
-        )
+        velocity, phi, warped, low_sp = vsvf_increment_step(warp, param, phi0, level.moving, level.spacing)
         values = per_sample_similarity(sim, warped, level.fixed, caller)
         values = values + regularizers[k](param, velocity, low_sp)
         if cfg.fold_weight[k] > 0:
@@ -491,8 +492,6 @@ def deformable_opt(
         stopper.reset()
         stopped = "iterations"
         if optimizer == "lbfgs":
-            from monai_avsm.optimization.vsvf import optimize_momentum
-
             def lbfgs_sim(w, f):  # the fold penalty is not part of the L-BFGS objective
                 return per_sample_similarity(sim, w, f, caller)
 

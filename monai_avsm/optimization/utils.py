@@ -275,13 +275,8 @@ def momentum_shape(spatial_shape: Sequence[int]) -> tuple[int, ...]:
 
 
 def vsvf_increment_step(
-    warp,
-    momentum: torch.Tensor,
-    initial_map: torch.Tensor,
-    source: torch.Tensor,
-    spacing: Sequence[float],
-    return_low: bool = False,
-) -> tuple:
+    warp, momentum: torch.Tensor, initial_map: torch.Tensor, source: torch.Tensor, spacing: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[float, ...]]:
     r"""One vSVF step with the smoother and integrator of a :class:`~monai_avsm.networks.blocks.VSVFWarp`, assembled
     as a displacement increment on the full-resolution initial map:
 
@@ -296,7 +291,7 @@ def vsvf_increment_step(
     that starts at zero momentum starts exactly at its initial map.
 
     Returns:
-        ``(velocity, map, warped, low_spacing)``, and :math:`\Phi_{low}(1)` last with ``return_low=True``.
+        ``(velocity, map, warped, low_spacing)``.
     """
     full_shape = tuple(initial_map.shape[2:])
     low_shape = tuple(momentum.shape[2:])
@@ -306,8 +301,6 @@ def vsvf_increment_step(
     map_low = warp.integrator(phi0_low, velocity)
     phi = initial_map + resample_map(map_low - phi0_low, full_shape)
     warped = warp_image(source.to(phi.dtype), phi, mode="bilinear", padding_mode="zeros")
-    if return_low:
-        return velocity, phi, warped, low_spacing, map_low
     return velocity, phi, warped, low_spacing
 
 
