@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="wall-time budget of the accurate path's optimisation (later levels are skipped once spent)",
     )
+    reg.add_argument(
+        "--similarity",
+        choices=("lncc", "mi"),
+        default="lncc",
+        help="similarity of the accurate path: lncc (mk-LNCC, same contrast; default) or mi (global mutual "
+        "information, for other contrasts or modalities; several times slower)",
+    )
     reg.add_argument("moving", nargs="?", help="moving image file (NIfTI, NRRD, MHA, ...)")
     reg.add_argument("fixed", nargs="?", help="fixed image file")
     reg.add_argument("--out", required=True, help="output folder (new or empty; see --overwrite)")
@@ -233,6 +240,8 @@ def _check_register_args(parser: argparse.ArgumentParser, args) -> None:
         raise ValueError(f"register: 'refine' must be >= 0 iterations, got {args.refine}.")
     if not args.fast and (args.refine or args.spacing is not None):
         parser.error("register: --refine and --spacing belong to --fast (the network's path)")
+    if args.fast and args.similarity != "lncc":
+        parser.error("register: --similarity belongs to the accurate path (not --fast)")
     for name in ("moving", "fixed", "moving_label", "fixed_label", "mask"):
         if getattr(args, name) is not None:
             check_image_file(getattr(args, name), name, "register")
@@ -265,6 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 outputs=_outputs(args),
                 mode="fast" if args.fast else "accurate",
                 max_seconds=args.max_seconds,
+                similarity=args.similarity,
             )
             if args.pairs is not None:
                 from monai_avsm.apps.registration import register_pairs

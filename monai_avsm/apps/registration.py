@@ -50,11 +50,13 @@ from monai_avsm.engines.native import Grid, NativeResampler, PairGeometry
 from monai_avsm.engines.results import write_pair_outputs
 from monai_avsm.functional.world import apply_affine_points, resample_world, voxel_world_points
 
-__all__ = ["register", "register_pairs", "read_pairs_csv", "OUTPUTS", "MODES"]
+__all__ = ["register", "register_pairs", "read_pairs_csv", "OUTPUTS", "MODES", "SIMILARITIES"]
 
 #: ``mode`` of :func:`register`: ``"accurate"`` (initial alignment + optimisation at the fixed image's resolution)
 #: or ``"fast"`` (the network in one pass after the centre-of-mass translation, as the paper)
 MODES = ("accurate", "fast")
+#: ``similarity`` of the accurate mode: mk-LNCC, or global mutual information for other contrasts
+SIMILARITIES = ("lncc", "mi")
 
 _LOGGER = logging.getLogger(__name__)
 _INPUTS = ("moving", "fixed", "moving_label", "fixed_label")
@@ -210,6 +212,13 @@ def _working_pair(
     return mov[None], fix[None], m_aff, f_aff
 
 
+def _mi_loss():
+    """MONAI's global mutual information (Parzen windows) for the alignment (its inputs are in [0, 1])."""
+    from monai.losses import GlobalMutualInformationLoss
+
+    return GlobalMutualInformationLoss(reduction="none")
+
+
 def _accurate(
     images: Mapping[str, NativeImage],
     mask_image: NativeImage | None,
@@ -219,6 +228,7 @@ def _accurate(
     max_seconds: float | None,
     bar: _Progress,
     timings: dict[str, float],
+    similarity: str = "lncc",
 ) -> tuple[dict, PairGeometry, Any, dict]:
     """The accurate path on the fixed image's own grid: initial alignment (the network's affine one candidate), then
     multi-level vSVF optimisation (:func:`~monai_avsm.optimization.deformable_opt`). Returns the result in the
@@ -242,6 +252,7 @@ def _accurate(
         mode="full",
         candidates={"network": network_affine.to(torch.float64)},
         mask=None if fixed_mask is None else fixed_mask,
+        similarity=_mi_loss() if similarity == "mi" else None,
     )
     T = align["matrix"].to(torch.float64).cpu()
     timings["alignment_seconds"] = time.perf_counter() - t0
@@ -260,6 +271,7 @@ def _accurate(
         max_finest_spacing_mm=1.0,
         max_seconds=max_seconds,
         mask=None if fixed_mask is None else fixed_mask[None, None].to(device),
+        similarity=similarity,
     )
     timings["optimisation_seconds"] = time.perf_counter() - t0
     bar.done()
@@ -367,6 +379,7 @@ def register(
     cache: bool = True,
     mode: str = "accurate",
     max_seconds: float | None = None,
+    similarity: str = "lncc",
 ) -> dict[str, Any]:
     r"""Register one pair and write the results into ``output_dir``.
 
@@ -413,6 +426,8 @@ def register(
         mode: ``"accurate"`` or ``"fast"`` (above); ``refine`` and ``spacing`` belong to ``"fast"``.
         max_seconds: wall-time budget of the accurate mode's optimisation (later levels are skipped once it is
             spent); ``None``: no limit.
+        similarity: the accurate mode's similarity: ``"lncc"`` (mk-LNCC, same contrast) or ``"mi"`` (global mutual
+            information: other contrasts or modalities, e.g. T1 to T2; slower).
 
     Returns:
         ``{"output_dir", "files" (name -> path), "metrics", "timings", "device", "settings", "record"}``; ``record``
@@ -439,6 +454,10 @@ def register(
     mask_file = check_image_file(mask, "mask", "register") if mask is not None else None
     if mode not in MODES:
         raise ValueError(f"register: 'mode' must be one of {MODES}, got {mode!r}.")
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"register: 'similarity' must be one of {SIMILARITIES}, got {similarity!r}.")
+    if similarity != "lncc" and mode == "fast":
+        raise ValueError("register: 'similarity' applies to mode='accurate' (the network was trained with mk-LNCC).")
     if max_seconds is not None and not max_seconds > 0:
         raise ValueError(f"register: 'max_seconds' must be > 0 or None, got {max_seconds}.")
     if mode == "accurate" and spacing is not None:
@@ -546,7 +565,7 @@ def register(
 
             network_affine = _Resampler(geometry).world_affine(pred["affine"][0].detach().cpu())
             pred, geometry, integrator, accurate_report = _accurate(
-                images, mask_image, files, network_affine, dev, max_seconds, bar, timings
+                images, mask_image, files, network_affine, dev, max_seconds, bar, timings, similarity
             )
             report.update(accurate_report)
 
@@ -590,6 +609,7 @@ def register(
             "outputs": chosen,
             "mode": mode,
             "max_seconds": max_seconds,
+            "similarity": similarity,
             "network": net.source,
             "overwrite": bool(overwrite),
         }
@@ -694,6 +714,7 @@ def register_pairs(
     outputs: Mapping[str, bool] | None = None,
     mode: str = "accurate",
     max_seconds: float | None = None,
+    similarity: str = "lncc",
 ) -> dict[str, Any]:
     """Register many pairs with the model loaded once: one sub-folder per pair in ``output_dir``, ``summary.csv`` and
     ``summary.json`` with one row per pair (status, Dice when labels are given, folds, inverse consistency, time).
@@ -706,8 +727,8 @@ def register_pairs(
             ``moving_label``, ``fixed_label``, ``mask``, ``name`` (the sub-folder; default
             ``<index>_<moving stem>_to_<fixed stem>``).
         output_dir: a new (or empty) folder.
-        refine, spacing, device, bundle_dir, model_path, outputs, mode, max_seconds: as :func:`register`, for every
-            pair.
+        refine, spacing, device, bundle_dir, model_path, outputs, mode, max_seconds, similarity: as :func:`register`,
+            for every pair.
         overwrite: write into a non-empty ``output_dir``.
         progress: a progress bar over the pairs.
 
@@ -760,6 +781,7 @@ def register_pairs(
                     outputs=outputs,
                     mode=mode,
                     max_seconds=max_seconds,
+                    similarity=similarity,
                 )
                 m = result["metrics"]
                 row.update(status="ok", error="", folder=result["output_dir"])

@@ -270,16 +270,12 @@ def merge_shard_records(
                 duplicates.append(f"{name!r} (ranks {owner[name]} and {part['rank']})")
             owner.setdefault(name, part["rank"])
     if duplicates:
-        raise RuntimeError(
-            f"merge_shard_records: pair folders written by more than one rank: {', '.join(duplicates)}."
-        )
+        raise RuntimeError(f"merge_shard_records: pair folders written by more than one rank: {', '.join(duplicates)}.")
     rows = []
     for name, r in sorted(owner.items(), key=lambda kv: (kv[0], kv[1])):
         path = os.path.join(out, name, "registration.json")
         if not os.path.isfile(path):
-            raise RuntimeError(
-                f"merge_shard_records: rank {r} reported pair folder {name!r} but {path!r} is missing."
-            )
+            raise RuntimeError(f"merge_shard_records: rank {r} reported pair folder {name!r} but {path!r} is missing.")
         with open(path) as f:
             rows.append(_row(name, r, json.load(f)))
     if expected is not None:

@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 
 import torch
-from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
 from monai_avsm.functional.affine import check_affine
 from monai_avsm.losses.utils import check_weight, parse_reduction, reduce_loss
+from monai_avsm.utils.enums import LossReduction
 
 __all__ = ["AffineRegularizationLoss", "AffineRegularizationWeight", "AffineSymmetryLoss"]
 

@@ -37,7 +37,6 @@ import inspect
 from collections.abc import Callable
 
 import torch
-from monai.utils import LossReduction, look_up_option
 from torch.nn.modules.loss import _Loss
 
 from monai_avsm.functional.affine import affine_from_theta
@@ -45,6 +44,8 @@ from monai_avsm.losses.affine import AffineRegularizationLoss, AffineSymmetryLos
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
 from monai_avsm.losses.utils import check_weight, parse_reduction
 from monai_avsm.losses.vsvf import MapSymmetryLoss, MomentumRegularizationLoss
+from monai_avsm.utils.enums import LossReduction
+from monai_avsm.utils.options import look_up_option
 
 __all__ = ["AVSMLoss"]
 

@@ -14,11 +14,11 @@ r"""``GlobalNCCLoss``: :math:`1 - \mathrm{NCC}` over the whole image, the simila
 from __future__ import annotations
 
 import torch
-from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
 from monai_avsm.functional.lncc import global_ncc
 from monai_avsm.losses.utils import check_smooth, parse_reduction, reduce_loss
+from monai_avsm.utils.enums import LossReduction
 
 __all__ = ["GlobalNCCLoss"]
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
 from monai_avsm.functional.lncc import (
@@ -35,6 +34,7 @@ from monai_avsm.functional.lncc import (
     parse_lncc_settings,
 )
 from monai_avsm.losses.utils import check_smooth, parse_reduction, reduce_loss
+from monai_avsm.utils.enums import LossReduction
 
 __all__ = ["MKLNCCLoss"]
 

@@ -16,7 +16,9 @@ import math
 from collections.abc import Sequence
 
 import torch
-from monai.utils import LossReduction, look_up_option
+
+from monai_avsm.utils.enums import LossReduction
+from monai_avsm.utils.options import look_up_option
 
 __all__ = ["parse_reduction", "reduce_loss", "check_weight", "check_smooth"]
 

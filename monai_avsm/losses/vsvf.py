@@ -24,13 +24,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from monai.utils import LossReduction, look_up_option
 from torch.nn.modules.loss import _Loss
 
 from monai_avsm.functional.maps import compose_maps, identity_map
 from monai_avsm.functional.smoothing import kernel_unit_spacing
 from monai_avsm.losses.utils import check_weight, parse_reduction, reduce_loss
-from monai_avsm.utils.enums import KernelNormalization
+from monai_avsm.utils.enums import KernelNormalization, LossReduction
+from monai_avsm.utils.options import look_up_option
 from monai_avsm.utils.validation import check_map, ensure_spacing
 
 __all__ = ["MomentumRegularizationLoss", "MapSymmetryLoss"]

@@ -27,7 +27,6 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 
 import torch
-from monai_avsm.utils.options import look_up_option
 
 from monai_avsm.functional.world import (
     _as_affine,
@@ -49,6 +48,7 @@ from monai_avsm.optimization.utils import (
     seeded,
 )
 from monai_avsm.transforms.functional import rotation_matrix
+from monai_avsm.utils.options import look_up_option
 from monai_avsm.utils.validation import check_finite, check_spatial_tensor
 
 __all__ = ["center_of_mass_alignment", "initial_alignment"]

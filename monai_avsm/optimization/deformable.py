@@ -29,7 +29,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
-from monai.losses import GlobalMutualInformationLoss
 from torch import nn
 
 from monai_avsm.functional.jacobian import jacobian_determinant
@@ -235,6 +234,8 @@ class GlobalMISimilarity(nn.Module):
         super().__init__()
         self.moving_range, self.fixed_range = moving_range, fixed_range
         self.max_samples = int(max_samples)
+        from monai.losses import GlobalMutualInformationLoss  # MONAI imported only when MI is asked for
+
         self.mi = GlobalMutualInformationLoss(num_bins=num_bins, reduction="none")
 
     @staticmethod
@@ -417,7 +418,7 @@ def deformable_opt(
     if max_finest_spacing_mm is not None and not max_finest_spacing_mm > 0:
         raise ValueError(f"{caller}: 'max_finest_spacing_mm' must be > 0 or None, got {max_finest_spacing_mm}.")
     if max_voxels is not None and not (int(max_voxels) == max_voxels and max_voxels >= 4**ndim):
-        raise ValueError(f"{caller}: 'max_voxels' must be an integer >= {4 ** ndim} or None, got {max_voxels}.")
+        raise ValueError(f"{caller}: 'max_voxels' must be an integer >= {4**ndim} or None, got {max_voxels}.")
     if mask is not None:
         mask = _check_mask(mask, fixed, caller, "mask")
     if isinstance(similarity, str):
@@ -492,6 +493,7 @@ def deformable_opt(
         stopper.reset()
         stopped = "iterations"
         if optimizer == "lbfgs":
+
             def lbfgs_sim(w, f):  # the fold penalty is not part of the L-BFGS objective
                 return per_sample_similarity(sim, w, f, caller)
 

@@ -10,7 +10,8 @@
 # limitations under the License.
 r"""Parts shared by the per-pair optimisation baselines (method spec §8): input checks, the image pyramid and the one
 coarse-to-fine loop over it (:func:`run_pyramid`, used by ``affine_opt``, ``vsvf_opt``, ``refine`` and
-``deformable_opt``), the similarity per scale, the vSVF step in displacement-increment form, best-iterate tracking, early stopping, progress
+``deformable_opt``), the similarity per scale, the vSVF step in displacement-increment form, best-iterate tracking,
+early stopping, progress
 reporting and seeding.
 """
 
@@ -25,7 +26,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from monai.networks.layers import gaussian_1d, separable_filtering
 
 from monai_avsm.functional.maps import resample_map, warp_image
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
@@ -45,6 +45,7 @@ __all__ = [
     "scale_shape",
     "scaled_spacing",
     "downsample_image",
+    "gaussian_filter_axis",
     "downsample_mask",
     "PyramidLevel",
     "run_pyramid",
@@ -126,6 +127,27 @@ def scaled_spacing(spacing: Sequence[float], full_shape: Sequence[int], shape: S
     return tuple(s * (n - 1) / (k - 1) for s, n, k in zip(spacing, full_shape, shape))
 
 
+def gaussian_filter_axis(image: torch.Tensor, axis: int, sigma: float, truncated: float = 3.0) -> torch.Tensor:
+    r"""Gaussian smoothing of ``image`` ``(B, C, *S)`` along spatial ``axis``: the normalised sampled kernel
+    :math:`k_i \propto e^{-i^2 / 2\sigma^2}`, :math:`|i| \le \lfloor \max(3\sigma, 0.5) + 0.5 \rfloor`, replicate
+    padding.
+
+    The same as MONAI's ``separable_filtering(image, [gaussian_1d(sigma, 3.0, "sampled", normalize=True)],
+    "replicate")`` along one axis (tested equal), written with ``conv1d`` so that the optimisation imports no MONAI
+    (its import costs about 3 s on 2 CPU cores; see :mod:`monai_avsm.utils.options`).
+    """
+    tail = int(max(float(sigma) * truncated, 0.5) + 0.5)
+    x = torch.arange(-tail, tail + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 / (float(sigma) ** 2) * x**2)
+    kernel = (kernel / kernel.sum()).to(dtype=image.dtype, device=image.device)
+    dim = axis + 2
+    moved = image.movedim(dim, -1)
+    shape = moved.shape
+    flat = moved.reshape(-1, 1, shape[-1])
+    out = F.conv1d(F.pad(flat, (tail, tail), mode="replicate"), kernel.reshape(1, 1, -1))
+    return out.reshape(shape).movedim(-1, dim)
+
+
 def downsample_image(image: torch.Tensor, spatial_shape: Sequence[int]) -> torch.Tensor:
     r"""Sample ``image`` ``(B, C, *S)`` on a coarser grid spanning the same domain, with anti-aliasing.
 
@@ -142,13 +164,10 @@ def downsample_image(image: torch.Tensor, spatial_shape: Sequence[int]) -> torch
     factors = [(n - 1) / (k - 1) for n, k in zip(full, shape)]
     if any(f > 1 for f in factors):
         dtype = torch.promote_types(image.dtype, torch.float32)
-        kernels = [
-            gaussian_1d(torch.tensor(max((f - 1) / 2, 1e-3)), truncated=3.0, approx="sampled", normalize=True).to(
-                dtype=dtype, device=image.device
-            )
-            for f in factors
-        ]
-        image = separable_filtering(image.to(dtype), kernels, mode="replicate").to(image.dtype)
+        smoothed = image.to(dtype)
+        for axis, f in enumerate(factors):
+            smoothed = gaussian_filter_axis(smoothed, axis, max((f - 1) / 2, 1e-3))
+        image = smoothed.to(image.dtype)
     mode = "bilinear" if ndim == 2 else "trilinear"
     return F.interpolate(image, size=shape, mode=mode, align_corners=True)
 

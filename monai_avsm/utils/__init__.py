@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .enums import BoundaryMode, ComposeOrder, KernelNormalization, LabelWarpMode, MapSpace, StrEnum
+from .enums import BoundaryMode, ComposeOrder, KernelNormalization, LabelWarpMode, LossReduction, MapSpace, StrEnum
 from .lazy import lazy_exports
 from .options import look_up_option
 
@@ -33,6 +33,7 @@ __all__ = [
     "ComposeOrder",
     "KernelNormalization",
     "LabelWarpMode",
+    "LossReduction",
     "MapSpace",
     "StrEnum",
     "look_up_option",

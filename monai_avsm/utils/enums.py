@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["StrEnum", "MapSpace", "BoundaryMode", "KernelNormalization", "ComposeOrder", "LabelWarpMode"]
+__all__ = [
+    "StrEnum",
+    "LossReduction",
+    "MapSpace",
+    "BoundaryMode",
+    "KernelNormalization",
+    "ComposeOrder",
+    "LabelWarpMode",
+]
 
 
 class StrEnum(str, Enum):
@@ -90,3 +98,13 @@ class LabelWarpMode(StrEnum):
 
     NEAREST = "nearest"
     ONEHOT = "onehot"
+
+
+class LossReduction(StrEnum):
+    """How a loss reduces over the batch: the values of :class:`monai.utils.LossReduction` (``"none"``, ``"mean"``,
+    ``"sum"``), defined here so that the losses import without MONAI (see :mod:`monai_avsm.utils.options`); MONAI's
+    members are accepted wherever these are."""
+
+    NONE = "none"
+    MEAN = "mean"
+    SUM = "sum"

@@ -61,6 +61,12 @@ class TestLightImports(unittest.TestCase):
             "assert rc == 1"
         )
         self.assertEqual(heavy, set())
+        # the optimisation of the accurate path imports no MONAI either (mutual information does, when asked for)
+        core = self._modules_after(
+            "import monai_avsm.optimization.alignment, monai_avsm.optimization.deformable, monai_avsm.losses\n"
+            "from monai_avsm.losses import AVSMLoss, MKLNCCLoss"
+        )
+        self.assertFalse({m for m in core if m.split(".")[0] in ("monai", "ignite")}, core)
         proc = subprocess.run([sys.executable, "-m", "monai_avsm", "--version"], capture_output=True, text=True)
         self.assertEqual(proc.stdout.strip(), f"monai-avsm {monai_avsm.__version__}")
 

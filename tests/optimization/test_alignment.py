@@ -11,7 +11,8 @@
 """Initial alignment with known answers on a real template (nilearn's ICBM152 2009a T1 at 3 mm): rotations of 30
 degrees about oblique axes with 30 mm shifts, the moved copy on another (oblique, anisotropic) grid, also with a
 smaller field of view, are recovered to within 1 degree and 1 mm; so is another template in another voxel order
-(within 2 degrees and 2 mm, the templates' own difference); an identical pair gives the identity; the centre of mass recovers a pure shift; the result
+(within 2 degrees and 2 mm, the templates' own difference); an identical pair gives the identity; the centre of mass
+recovers a pure shift; the result
 is never worse than the identity or a given candidate (a bad one is rejected, a good one wins); mutual information
 aligns an inverted-contrast copy; a 2D case; the time budget; and the error messages."""
 

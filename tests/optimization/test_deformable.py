@@ -114,8 +114,9 @@ class TestDeformableOpt(unittest.TestCase):
         before, after = dice(mlab, flab), dice(warp_label(mlab, out["map"]), flab)
         det = jacobian_determinant(out["map"])
         sim = MKLNCCLoss(3, kernel_sizes=[5, 9], kernel_weights=[0.5, 0.5])
-        sim_before, sim_after = float(sim(moving / moving.max(), fixed / fixed.max())), float(
-            sim(out["warped"] / moving.max(), fixed / fixed.max())
+        sim_before, sim_after = (
+            float(sim(moving / moving.max(), fixed / fixed.max())),
+            float(sim(out["warped"] / moving.max(), fixed / fixed.max())),
         )
         print(f"\n[deformable] cross-template 4 mm: mk-LNCC {sim_before:.4f} -> {sim_after:.4f}, Dice {before:.4f} -> "
               f"{after:.4f}, min det J {float(det.min()):.3f}")  # fmt: skip

@@ -274,3 +274,19 @@ class TestCUDA(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestGaussianFilterAxis(unittest.TestCase):
+    def test_same_as_monai_separable_filtering(self):
+        from monai.networks.layers import gaussian_1d, separable_filtering
+
+        from monai_avsm.optimization.utils import gaussian_filter_axis
+
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(2, 3, 9, 8, 7, generator=g, dtype=torch.float64)
+        sigmas = (0.7, 1.5, 2.2)
+        ours = x
+        for axis, s in enumerate(sigmas):
+            ours = gaussian_filter_axis(ours, axis, s)
+        kernels = [gaussian_1d(torch.tensor(s), 3.0, "sampled", normalize=True).double() for s in sigmas]
+        torch.testing.assert_close(ours, separable_filtering(x, kernels, mode="replicate"))
