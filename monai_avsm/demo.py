@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from monai.transforms import LoadImage, ScaleIntensityRangePercentiles
 
-from monai_avsm import __version__
+from monai_avsm._version import __version__
 from monai_avsm.functional import identity_map, jacobian_determinant, map_to_ddf
 from monai_avsm.losses import MKLNCCLoss, MomentumRegularizationLoss
 from monai_avsm.metrics import compute_folds

@@ -44,11 +44,13 @@ from typing import Any
 import torch
 
 from monai_avsm.apps.bundle import InferenceNetwork, load_bundle_network, load_inference_network, resolve_device
+from monai_avsm.data.files import IMAGE_SUFFIXES
 from monai_avsm.data.image_io import NativeImage, check_image_file, check_intensities, read_image
-from monai_avsm.data.working_grid import percentile_scale, to_working_grid
+from monai_avsm.data.working_grid import to_working_grid
+from monai_avsm.engines.accurate import accurate_registration, aligned_image, working_mask
 from monai_avsm.engines.native import Grid, NativeResampler, PairGeometry
 from monai_avsm.engines.results import write_pair_outputs
-from monai_avsm.functional.world import apply_affine_points, resample_world, voxel_world_points
+from monai_avsm.utils.jsonable import to_jsonable
 
 __all__ = ["register", "register_pairs", "read_pairs_csv", "OUTPUTS", "MODES", "SIMILARITIES"]
 
@@ -159,26 +161,6 @@ def _read_inputs(files: Mapping[str, str], mask_file: str | None) -> tuple[dict[
     return images, mask
 
 
-def _working_mask(mask: NativeImage, fixed_grid: Grid, device: torch.device) -> torch.Tensor:
-    """The fixed-image mask on the fixed working grid ``(1, 1, *S)`` float (nearest neighbour by world position)."""
-    points = voxel_world_points(fixed_grid.affine, fixed_grid.shape)
-    w = resample_world(mask.data.to(torch.float32), mask.affine, points, "nearest")
-    if float(w.sum()) == 0:
-        raise ValueError(
-            f"register: the mask {mask.path!r} selects no voxel of the fixed image's working grid (is it the fixed "
-            "image's mask, in the same world space?)."
-        )
-    return w.unsqueeze(0).to(device)
-
-
-def _aligned(image: NativeImage, matrix: torch.Tensor, grid: Grid, scaled: bool = True) -> torch.Tensor:
-    """``(1, 1, *grid.shape)``: ``image`` (percentile-scaled on its native voxels, as the training data) sampled at
-    the world points ``T p`` of ``grid``'s voxels ``p`` (``T = matrix``, fixed world -> moving world)."""
-    data = percentile_scale(image.data) if scaled else image.data.to(torch.float32)
-    points = apply_affine_points(matrix.to(torch.float64), voxel_world_points(grid.affine, grid.shape))
-    return resample_world(data, image.affine, points, mode="bilinear")[None].to(torch.float32)
-
-
 def _working_pair(
     images: Mapping[str, NativeImage], settings: dict, spacing, com: torch.Tensor | None
 ) -> tuple[torch.Tensor, ...]:
@@ -194,7 +176,7 @@ def _working_pair(
         fix, f_aff = to_working_grid(images["fixed"], size)
         grid = Grid(tuple(fix.shape[1:]), f_aff)
         m_aff = com.to(torch.float64) @ f_aff
-        return _aligned(images["moving"], com, grid), fix[None], m_aff, f_aff
+        return aligned_image(images["moving"], com, grid), fix[None], m_aff, f_aff
     from monai.data import MetaTensor
     from monai.transforms import Compose
 
@@ -210,95 +192,6 @@ def _working_pair(
     m_aff = torch.as_tensor(out["moving"].affine, dtype=torch.float64)
     f_aff = torch.as_tensor(out["fixed"].affine, dtype=torch.float64)
     return mov[None], fix[None], m_aff, f_aff
-
-
-def _mi_loss():
-    """MONAI's global mutual information (Parzen windows) for the alignment (its inputs are in [0, 1])."""
-    from monai.losses import GlobalMutualInformationLoss
-
-    return GlobalMutualInformationLoss(reduction="none")
-
-
-def _accurate(
-    images: Mapping[str, NativeImage],
-    mask_image: NativeImage | None,
-    files: Mapping[str, str],
-    network_affine: torch.Tensor,
-    device: torch.device,
-    max_seconds: float | None,
-    bar: _Progress,
-    timings: dict[str, float],
-    similarity: str = "lncc",
-) -> tuple[dict, PairGeometry, Any, dict]:
-    """The accurate path on the fixed image's own grid: initial alignment (the network's affine one candidate), then
-    multi-level vSVF optimisation (:func:`~monai_avsm.optimization.deformable_opt`). Returns the result in the
-    writer's form (``map``/``affine``/``velocities`` on the fixed native grid pulling into the aligned moving grid),
-    its geometry, the integrator for the inverse and a report."""
-    from monai_avsm.optimization.alignment import initial_alignment
-    from monai_avsm.optimization.deformable import deformable_opt
-
-    fixed_native = Grid.of(images["fixed"], files["fixed"])
-    moving_native = Grid.of(images["moving"], files["moving"])
-    fixed_mask = None
-    if mask_image is not None:
-        fixed_mask = (_working_mask(mask_image, fixed_native, torch.device("cpu"))[0, 0] > 0).to(torch.float32)
-    bar.step("initial alignment")
-    t0 = time.perf_counter()
-    align = initial_alignment(
-        images["moving"].data[None],
-        images["fixed"].data[None],
-        moving_native.affine,
-        fixed_native.affine,
-        mode="full",
-        candidates={"network": network_affine.to(torch.float64)},
-        mask=None if fixed_mask is None else fixed_mask,
-        similarity=_mi_loss() if similarity == "mi" else None,
-    )
-    T = align["matrix"].to(torch.float64).cpu()
-    timings["alignment_seconds"] = time.perf_counter() - t0
-    bar.done()
-
-    bar.step("deformable optimisation")
-    t0 = time.perf_counter()
-    moving_grid = Grid(fixed_native.shape, T @ fixed_native.affine, files["moving"])
-    mov = _aligned(images["moving"], T, fixed_native).to(device)
-    fix = percentile_scale(images["fixed"].data)[None].to(device)
-    opt = deformable_opt(
-        mov,
-        fix,
-        spacing=fixed_native.spacing,
-        preset="brain",
-        max_finest_spacing_mm=1.0,
-        max_seconds=max_seconds,
-        mask=None if fixed_mask is None else fixed_mask[None, None].to(device),
-        similarity=similarity,
-    )
-    timings["optimisation_seconds"] = time.perf_counter() - t0
-    bar.done()
-    ndim = len(fixed_native.shape)
-    theta = torch.cat([torch.eye(ndim), torch.zeros(ndim, 1)], dim=1)[None].to(device)  # T is in the moving grid
-    pred = {"map": opt["map"], "affine": theta, "warped": opt["warped"], "velocities": opt["velocities"]}
-    geometry = PairGeometry(
-        fixed=fixed_native,
-        moving=moving_grid,
-        fixed_native=fixed_native,
-        moving_native=moving_native,
-        files={k: files.get(k) for k in _INPUTS},
-    )
-    report = {
-        "alignment": {
-            "chosen": align["chosen"],
-            "candidates": {k: float(v["score"]) for k, v in align["candidates"].items()},
-            "seconds": align.get("seconds"),
-        },
-        "optimisation": {
-            "levels": opt["levels"],
-            "folds": [int(f) for f in opt["folds"]],
-            "momentum_scale": opt.get("momentum_scale"),
-            "seconds": opt.get("seconds"),
-        },
-    }
-    return pred, geometry, opt["integrator"], report
 
 
 def _dice_rows(r: NativeResampler, pred: dict) -> dict[str, Any]:
@@ -318,19 +211,6 @@ def _dice_rows(r: NativeResampler, pred: dict) -> dict[str, Any]:
         out[f"dice_{stage}"] = float(torch.tensor(d).nanmean())
         out[f"dice_{stage}_per_label"] = d
     return out
-
-
-def _jsonable(x: Any) -> Any:
-    """Tensors and numpy values in a record -> lists and numbers (json)."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, torch.Tensor):
-        return x.tolist()
-    if hasattr(x, "tolist") and not isinstance(x, str):
-        return x.tolist()
-    return x
 
 
 def _versions() -> dict[str, str]:
@@ -473,7 +353,7 @@ def register(
     chosen = _outputs(outputs)
     out_dir = _check_output(output_dir, overwrite)
     dev = resolve_device(device) if network is None else None
-    bar = _Progress(progress, 6 if mode == "accurate" else 4, "monai-avsm register")
+    bar = _Progress(progress, 5 if mode == "accurate" else 3, "monai-avsm register")
     timings: dict[str, float] = {}
     partial = None
     try:
@@ -499,7 +379,8 @@ def register(
         fixed_native = Grid.of(images["fixed"], files["fixed"])
         moving_native = Grid.of(images["moving"], files["moving"])
         report: dict[str, Any] = {"mode": mode}
-        timings["working_grid_seconds"] = time.perf_counter() - t0
+        timings["setup_seconds"] = time.perf_counter() - t0
+        bar.done()
 
         # the network's pass: the --fast result, and the network's affine as a candidate of the accurate path
         bar.step("network")
@@ -549,7 +430,7 @@ def register(
                 options["warp"] = vsvf.warp
             options["spacing"] = torch.tensor([voxel_spacing], dtype=torch.float64, device=dev)
             if mask_image is not None:
-                options["mask"] = _working_mask(mask_image, fixed_grid, dev)
+                options["mask"] = working_mask(mask_image, fixed_grid, dev)
             with torch.enable_grad():
                 pred = refine_fn(pred, **options)
             refine_info.update(
@@ -564,10 +445,19 @@ def register(
             from monai_avsm.engines.native import NativeResampler as _Resampler
 
             network_affine = _Resampler(geometry).world_affine(pred["affine"][0].detach().cpu())
-            pred, geometry, integrator, accurate_report = _accurate(
-                images, mask_image, files, network_affine, dev, max_seconds, bar, timings, similarity
+            started: list[str] = []
+
+            def step(name: str) -> None:
+                if started:
+                    bar.done()
+                started.append(name)
+                bar.step(name)
+
+            pred, geometry, integrator, accurate_report = accurate_registration(
+                images, mask_image, files, network_affine, dev, max_seconds, step, timings, similarity
             )
             report.update(accurate_report)
+            bar.done()
 
         bar.step("writing")
         t0 = time.perf_counter()
@@ -613,7 +503,7 @@ def register(
             "network": net.source,
             "overwrite": bool(overwrite),
         }
-        full = _jsonable(
+        full = to_jsonable(
             {
                 **record,
                 "geometry": geometry.to_dict(),
@@ -695,7 +585,7 @@ def read_pairs_csv(path: str | os.PathLike) -> list[dict[str, str]]:
 
 def _stem(path: str) -> str:
     base = os.path.basename(path.rstrip("/"))
-    for ext in (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"):
+    for ext in IMAGE_SUFFIXES:
         if base.lower().endswith(ext):
             return base[: -len(ext)]
     return base

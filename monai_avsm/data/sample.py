@@ -71,7 +71,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from monai_avsm import __version__
+from monai_avsm._version import __version__
 from monai_avsm.data.datalist import check_subject_split, cross_subject_pairs
 
 __all__ = [

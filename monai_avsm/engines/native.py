@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from monai_avsm.data.files import IMAGE_SUFFIXES
 from monai_avsm.data.image_io import NativeImage, read_image
 from monai_avsm.functional.world import (
     apply_affine_points,
@@ -218,7 +219,7 @@ def pair_name(geometry: Mapping[str, Any], index: int = 0) -> str:
 
     def stem(path):
         base = os.path.basename(str(path).rstrip("/"))
-        for ext in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".nhdr"):
+        for ext in IMAGE_SUFFIXES:
             if base.endswith(ext):
                 return base[: -len(ext)]
         return base

@@ -40,11 +40,13 @@ import torch
 from monai.engines.utils import IterationEvents
 from monai.utils import IgniteInfo, min_version, optional_import
 
+from monai_avsm.engines.accurate import accurate_registration
 from monai_avsm.engines.native import NativeResampler, pair_geometry, pair_name
 from monai_avsm.engines.results import write_pair_outputs
 from monai_avsm.metrics.dice import dice_per_label
 from monai_avsm.metrics.folding import compute_folds
 from monai_avsm.metrics.symmetry import compute_symmetry_error
+from monai_avsm.utils.jsonable import to_jsonable
 
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
 if TYPE_CHECKING:
@@ -96,6 +98,12 @@ class RegistrationWriter:
             inverse is written only for affine-only results).
         field, affine, label: write the displacement fields, the affine files, the warped labels.
         inverse: write the inverse direction (:func:`~monai_avsm.engines.write_pair_outputs`).
+        mode: ``"fast"`` writes the network's result (the paper's one pass); ``"accurate"`` starts from it and runs
+            :func:`~monai_avsm.engines.accurate.accurate_registration` on the pair's files (initial alignment with
+            the network's affine as one candidate, then vSVF optimisation at the fixed image's own grid), as
+            ``monai-avsm register`` does by default, and writes that.
+        max_seconds: wall-time budget of the accurate mode's optimisation per pair.
+        similarity: the accurate mode's similarity, ``"lncc"`` or ``"mi"``.
     """
 
     def __init__(
@@ -107,10 +115,16 @@ class RegistrationWriter:
         affine: bool = True,
         label: bool = True,
         inverse: bool = True,
+        mode: str = "fast",
+        max_seconds: float | None = None,
+        similarity: str = "lncc",
     ) -> None:
+        if mode not in ("fast", "accurate"):
+            raise ValueError(f"RegistrationWriter: 'mode' must be 'fast' or 'accurate', got {mode!r}.")
         self.output_dir = str(output_dir)
         self.network = network
         self.preview, self.field, self.affine, self.label, self.inverse = preview, field, affine, label, inverse
+        self.mode, self.max_seconds, self.similarity = mode, max_seconds, similarity
         self.written: list[dict] = []
         self.logger = logging.getLogger(__name__)
 
@@ -129,20 +143,36 @@ class RegistrationWriter:
         vsvf = getattr(self.network, "vsvf_net", None) if self.network is not None else None
         if vsvf is not None:
             integrator = vsvf.warp.integrator
+        resampler = NativeResampler(g)
+        report = None
+        if self.mode == "accurate":
+            if not (g.get("moving_file") and g.get("fixed_file")):
+                raise ValueError("RegistrationWriter: mode='accurate' needs the pair's files (the batch has no names).")
+            images = {k: resampler.image(k) for k in ("moving", "fixed", "moving_label", "fixed_label")}
+            images = {k: v for k, v in images.items() if v is not None}
+            network_affine = resampler.world_affine(pred["affine"][index].detach().cpu())
+            files = {k: g.get(f"{k}_file") for k in images}
+            device = pred["map"].device
+            pred, g, integrator, report = accurate_registration(
+                images, None, files, network_affine, device, self.max_seconds, None, None, self.similarity
+            )
+            index = 0
+            resampler = NativeResampler(g, images=images)
         record = write_pair_outputs(
             folder,
             g,
             pred,
             index,
             integrator=integrator,
-            fixed_image=batch["fixed"][index] if "fixed" in batch else None,
-            moving_image=batch["moving"][index] if "moving" in batch else None,
             preview=self.preview,
             field=self.field,
             affine=self.affine,
             label=self.label,
             inverse=self.inverse and (integrator is not None or not pred.get("velocities")),
+            resampler=resampler,
         )
+        if report is not None:
+            record["registration"] = to_jsonable({"mode": "accurate", **report})
         with open(os.path.join(folder, "registration.json"), "x") as f:
             json.dump(record, f, indent=2)
         self.written.append({"folder": folder, **record})

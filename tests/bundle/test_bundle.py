@@ -189,7 +189,9 @@ class TestBundle(unittest.TestCase):
                     "preview.png", "registration.json"}  # fmt: skip
         self.assertEqual(set(os.listdir(folder)), expected)
         record = json.load(open(os.path.join(folder, "registration.json")))
-        self.assertLess(record["inverse_consistency"]["forward_inverse_mean_mm"], 0.5)  # the network's integrator
+        self.assertLess(record["inverse_consistency"]["forward_inverse_mean_mm"], 0.5)  # the optimisation's integrator
+        self.assertEqual(record["registration"]["mode"], "accurate")  # the default, as monai-avsm register
+        self.assertEqual(record["jacobian"]["folds"], 0)
         fixed_file = record["fixed"]
         warped = nib.load(os.path.join(folder, "warped.nii.gz"))
         fixed = nib.load(fixed_file)
@@ -233,10 +235,13 @@ class TestBundle(unittest.TestCase):
             fixed=os.path.join(self.data, "images", "icbm2009c_sym.nii.gz"),
             model_path=self.model,
             output_root=root,
+            mode="fast",
         )
         wf.initialize()
         wf.run()
         self.assertEqual(os.listdir(root + "_2"), ["icbm2009c_asym_to_icbm2009c_sym"])
+        fast = json.load(open(os.path.join(root + "_2", "icbm2009c_asym_to_icbm2009c_sym", "registration.json")))
+        self.assertNotIn("registration", fast)  # the network's one pass
         self.assertNotIn(
             "warped_label.nii.gz", os.listdir(os.path.join(root + "_2", "icbm2009c_asym_to_icbm2009c_sym"))
         )
