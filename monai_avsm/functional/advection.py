@@ -124,8 +124,11 @@ class _AdvectionRHS(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_w = torch.empty(phi.shape[0], ndim, *phi.shape[2:], dtype=phi.dtype, device=phi.device)
             for d in range(ndim):
-                prod = _difference_into(buf, phi, d + 2).mul_(grad)
-                torch.sum(prod, dim=1, keepdim=True, out=grad_w[:, d : d + 1])
+                diff = _difference_into(buf, phi, d + 2)
+                out = grad_w[:, d : d + 1]
+                torch.mul(diff[:, :1], grad[:, :1], out=out)
+                for c in range(1, phi.shape[1]):  # channel sum as accumulations (a reduction would zero-fill first)
+                    out.addcmul_(diff[:, c : c + 1], grad[:, c : c + 1])
             if grad_w.shape != w.shape:  # w broadcast over the batch
                 grad_w = grad_w.sum(dim=0, keepdim=True)
         return grad_phi, grad_w
