@@ -104,7 +104,9 @@ class _AdvectionRHS(torch.autograd.Function):
     @staticmethod
     def forward(ctx, phi: torch.Tensor, w: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(phi, w)
-        return _rhs(phi, w)
+        # detached: the out= writes of _rhs refuse inputs that require grad when this forward is traced with grad
+        # enabled (torch.export); the gradient is this Function's backward either way
+        return _rhs(phi.detach(), w.detach())
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
