@@ -57,14 +57,15 @@ def main() -> None:
             if row is not None:
                 this_round[(tag, worker)] = row
                 results[(tag, worker)].append(row)
-                print(f"round {r + 1}: {tag:6s} {worker}: median {row['median_s']:.3f} s, min {row['min_s']:.3f} s, "
-                      f"peak {row['peak_mb']:.0f} MB", flush=True)  # fmt: skip
+                print(f"round {r + 1}: {tag:6s} {worker}: median {row['median_s']:.3f} s, "
+                      f"min {row['min_s']:.3f} s, peak {row['peak_mb']:.0f} MB", flush=True)  # fmt: skip
         for key, row in this_round.items():
             for base in ("before", "after"):
                 ref = this_round.get((base, args.ab[0]))
                 if ref:
                     ratios.setdefault((key[0], key[1], base), []).append(row["median_s"] / ref["median_s"])
-    print(f"\n| tree | case | median of medians (s) | min (s) | peak MB | / before {args.ab[0]} | / after {args.ab[0]} |")
+    first = args.ab[0]
+    print(f"\n| tree | case | median of medians (s) | min (s) | peak MB | / before {first} | / after {first} |")
     print("|---|---|---|---|---|---|---|")
     for (tag, worker), rows in results.items():
         if not rows:

@@ -98,15 +98,14 @@ class MultiGaussianSmoother(nn.Module):
         shape = tuple(int(n) for n in spatial_shape)
         unit = kernel_unit_spacing(shape, spacing, self.normalization)
         key = ("separable", shape, tuple(round(u, 12) for u in unit), dtype, str(device))
-        build = lambda: multi_gaussian_kernel_matrices(  # noqa: E731
-            shape, unit, self.sigmas, self.weights, self.boundary, dtype, device
-        )
         if torch.jit.is_tracing():  # see kernel_fft
-            return build()
+            return multi_gaussian_kernel_matrices(shape, unit, self.sigmas, self.weights, self.boundary, dtype, device)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        self._cache[key] = build()
+        self._cache[key] = multi_gaussian_kernel_matrices(
+            shape, unit, self.sigmas, self.weights, self.boundary, dtype, device
+        )
         if len(self._cache) > self._max_cache:
             self._cache.popitem(last=False)
         return self._cache[key]
