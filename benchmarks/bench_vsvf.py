@@ -12,6 +12,7 @@ allocated; CUDA: ``torch.cuda.max_memory_allocated``) is its own.
     python benchmarks/bench_vsvf.py                  # 192x192x80, CPU (and CUDA if available)
     python benchmarks/bench_vsvf.py --quick          # 64x64x32 smoke run
     python benchmarks/bench_vsvf.py --device cuda --repeats 20
+    python benchmarks/bench_vsvf.py --profile        # torch.profiler table of one VSVFWarp fwd+bwd (in process)
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from _harness import machine_line, measure, run_in_subprocess, select_devices  #
 
 CASES = ["vsvf_warp", "dvf2ddf_full", "dvf2ddf_half"]
 LABELS = {
-    "vsvf_warp": "monai_avsm VSVFWarp (m at 1/2 res, FFT smoother, RK4 x10)",
+    "vsvf_warp": "monai_avsm VSVFWarp (m at 1/2 res, multi-Gaussian smoother, RK4 x10)",
     "dvf2ddf_full": "MONAI DVF2DDF x7 + Warp (full res)",
     "dvf2ddf_half": "MONAI DVF2DDF x7 at 1/2 res + upsample + Warp",
 }
 
 
-def run_case(case: str, shape: tuple[int, ...], device_name: str, repeats: int, threads: int) -> dict:
+def build_step(case: str, shape: tuple[int, ...], device_name: str, threads: int):
+    """The case's forward + backward as a closure (inputs allocated, seeded)."""
     import torch
     import torch.nn.functional as F
 
@@ -70,7 +72,29 @@ def run_case(case: str, shape: tuple[int, ...], device_name: str, repeats: int, 
             loss = F.mse_loss(warp(source, ddf), target)
             loss.backward()
 
+    return step, device
+
+
+def run_case(case: str, shape: tuple[int, ...], device_name: str, repeats: int, threads: int) -> dict:
+    step, device = build_step(case, shape, device_name, threads)
     return {"case": case, **measure(step, device, repeats)}
+
+
+def profile_case(case: str, shape: tuple[int, ...], device_name: str, threads: int, rows: int = 25) -> None:
+    """Print torch.profiler's per-op table (self time) of one fwd+bwd after a warm-up call."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    step, device = build_step(case, shape, device_name, threads)
+    step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(f"profile of {LABELS[case]} on {device_name}, image {shape}, {threads} threads")
+    print(prof.key_averages().table(sort_by=sort, row_limit=rows))
 
 
 def main() -> None:
@@ -80,6 +104,8 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the CI machine has 2 cores)")
+    parser.add_argument("--profile", action="store_true", help="print the per-op profile of VSVFWarp and exit")
+    parser.add_argument("--profile-case", choices=CASES, default="vsvf_warp", help="the case --profile profiles")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     shape = (64, 64, 32) if args.quick else tuple(args.shape)
@@ -91,6 +117,11 @@ def main() -> None:
         return
 
     devices = select_devices(args.device)
+    if args.profile:
+        print(machine_line())
+        for device in devices:
+            profile_case(args.profile_case, shape, device, args.threads)
+        return
     print(f"VSVFWarp vs MONAI DVF2DDF, image {shape}, momentum {tuple(s // 2 for s in shape)}, batch 1, fwd+bwd")
     print(machine_line())
     for device in devices:

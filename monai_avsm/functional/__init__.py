@@ -50,7 +50,9 @@ from .smoothing import (
     kernel_unit_spacing,
     multi_gaussian_kernel,
     multi_gaussian_kernel_fft,
+    multi_gaussian_kernel_matrices,
     smooth_fft,
+    smooth_separable,
 )
 from .world import (
     apply_affine_points,
@@ -107,8 +109,10 @@ __all__ = [
     "mk_lncc",
     "multi_gaussian_kernel",
     "multi_gaussian_kernel_fft",
+    "multi_gaussian_kernel_matrices",
     "resample_map",
     "smooth_fft",
+    "smooth_separable",
     "theta_from_affine",
     "update_affine",
     "warp_image",

@@ -35,6 +35,19 @@ class TestMultiGaussianSmoother(unittest.TestCase):
         self.assertEqual(len(smoother._cache), 2)
         self.assertEqual(len(smoother.state_dict()), 0)
 
+    def test_methods_agree(self):
+        """``"separable"`` (the default at these sizes) and ``"fft"`` give the same field, both boundaries."""
+        m = torch.randn(2, 3, 9, 12, 7, dtype=torch.float64)
+        for boundary in ("zero", "periodic"):
+            sep = MultiGaussianSmoother(3, boundary=boundary, method="separable")
+            fft = MultiGaussianSmoother(3, boundary=boundary, method="fft")
+            auto = MultiGaussianSmoother(3, boundary=boundary)
+            torch.testing.assert_close(sep(m, (1.0, 2.0, 1.5)), fft(m, (1.0, 2.0, 1.5)), atol=1e-13, rtol=0)
+            torch.testing.assert_close(auto(m, (1.0, 2.0, 1.5)), sep(m, (1.0, 2.0, 1.5)), atol=0, rtol=0)
+        self.assertEqual(auto._method_for((300, 20, 20)), "fft")
+        with self.assertRaisesRegex(ValueError, "separable"):
+            MultiGaussianSmoother(3, method="cubic")
+
     def test_weights_are_normalised(self):
         a = MultiGaussianSmoother(2, sigmas=(0.1, 0.2), weights=(1.0, 3.0))
         self.assertEqual(a.weights, (0.25, 0.75))
