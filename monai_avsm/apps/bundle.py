@@ -48,6 +48,7 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 _SETTING_KEYS = ("spatial_size", "spatial_dims", "affine_test_steps", "vsvf_steps", "time_steps")
+_OPTIONAL_KEYS = ("working_spacing",)
 
 
 def _candidates() -> list[Path]:
@@ -97,7 +98,8 @@ def _config_path(bundle_dir: str | os.PathLike | None) -> tuple[str, str]:
 
 def bundle_settings(bundle_dir: str | os.PathLike | None = None, model_path: str | os.PathLike | None = None) -> dict:
     """The settings of the bundle's ``inference.json`` that the one-pair tools need, read as plain JSON: ``bundle_dir``,
-    ``model_path``, ``spatial_size``, ``spatial_dims``, ``affine_test_steps``, ``vsvf_steps``, ``time_steps``.
+    ``model_path``, ``spatial_size``, ``spatial_dims``, ``affine_test_steps``, ``vsvf_steps``, ``time_steps`` and
+    ``working_spacing`` (the model's voxel size in mm, ``None`` when the config has none).
 
     A value that is not a literal (a ``@``/``$`` expression) is resolved with MONAI's ``ConfigParser``.
 
@@ -109,7 +111,10 @@ def bundle_settings(bundle_dir: str | os.PathLike | None = None, model_path: str
         raw = json.load(f)
     values: dict[str, Any] = {}
     parser = None
-    for key in _SETTING_KEYS + ("model_path",):
+    for key in _SETTING_KEYS + _OPTIONAL_KEYS + ("model_path",):
+        if key in _OPTIONAL_KEYS and key not in raw:
+            values[key] = None
+            continue
         value = raw.get(key)
         literal = not (isinstance(value, str) and value[:1] in "@$") and not (
             isinstance(value, list) and any(isinstance(v, str) for v in value)
@@ -143,6 +148,7 @@ def bundle_settings(bundle_dir: str | os.PathLike | None = None, model_path: str
         "affine_test_steps": int(values["affine_test_steps"]),
         "vsvf_steps": int(values["vsvf_steps"]),
         "time_steps": int(values["time_steps"]),
+        "working_spacing": None if values["working_spacing"] is None else float(values["working_spacing"]),
     }
 
 

@@ -133,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="MM",
-        help="working voxel size (e.g. 4, the shipped model's): resample both images to it and pad/crop about the "
-        "centre, for fields of view unlike the training data's; default: resize each image's field of view",
+        help="with --fast: the working grid's voxel size (default: the model's, 4 mm: 48x56x48 voxels along the "
+        "world's RAS axes about the fixed image's centre)",
     )
     reg.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
     reg.add_argument("--bundle", help="bundle folder (default: the shipped bundle)")

@@ -161,37 +161,47 @@ def _read_inputs(files: Mapping[str, str], mask_file: str | None) -> tuple[dict[
     return images, mask
 
 
+def _working_grid(fixed: NativeImage, shape, spacing) -> Grid:
+    """The network's working grid: ``shape`` voxels of ``spacing`` mm along the world's R, A, S axes, centred on the
+    fixed image's field of view (as the training data's 192 x 224 x 192 mm fields of view at 4 mm)."""
+    ndim = len(shape)
+    sp = torch.as_tensor([float(v) for v in spacing], dtype=torch.float64)
+    centre = fixed.affine[:ndim, :ndim] @ ((torch.tensor(fixed.spatial_shape, dtype=torch.float64) - 1) / 2)
+    centre = centre + fixed.affine[:ndim, ndim]
+    affine = torch.eye(ndim + 1, dtype=torch.float64)
+    affine[:ndim, :ndim] = torch.diag(sp)
+    affine[:ndim, ndim] = centre - sp * (torch.tensor([int(n) for n in shape], dtype=torch.float64) - 1) / 2
+    return Grid(tuple(int(n) for n in shape), affine)
+
+
 def _working_pair(
-    images: Mapping[str, NativeImage], settings: dict, spacing, com: torch.Tensor | None
+    images: Mapping[str, NativeImage], settings: dict, spacing, com: torch.Tensor
 ) -> tuple[torch.Tensor, ...]:
     """``(moving, fixed)`` ``(1, 1, *S)`` on the working grid and the voxel -> world matrices of their grids.
 
-    Default: the fixed image on its working grid (:func:`~monai_avsm.data.working_grid.to_working_grid`) and the
-    moving image sampled on that grid moved by the centre-of-mass translation ``com`` (the moving working grid is
-    ``com @ fixed working affine``: one interpolation, exact world bookkeeping). With ``spacing``: MONAI's spacing and
-    pad/crop transforms on each image (no centre-of-mass step).
+    The working grid has the model's shape (``spatial_size``) and voxel size (``spacing``, default the bundle's
+    ``working_spacing``, 4 mm for the shipped model: what it was trained at), along the world axes in RAS order and
+    centred on the fixed image's field of view: every image is seen at the model's scale, whatever its own field of
+    view, and the network always gets the same spacing (one cached trace for every grid). The fixed image is sampled
+    on it; the moving image on it moved by the centre-of-mass translation ``com`` (the moving working grid is
+    ``com @ working affine``). Both percentile-scaled on their native voxels, one interpolation each. A bundle
+    without ``working_spacing`` resizes the fixed field of view to ``spatial_size`` (MONAI's ``Resize``) instead.
     """
     size = settings["spatial_size"]
-    if spacing is None:
+    ndim = settings["spatial_dims"]
+    vs = spacing if spacing is not None else settings.get("working_spacing")
+    if vs is None:
         fix, f_aff = to_working_grid(images["fixed"], size)
         grid = Grid(tuple(fix.shape[1:]), f_aff)
-        m_aff = com.to(torch.float64) @ f_aff
-        return aligned_image(images["moving"], com, grid), fix[None], m_aff, f_aff
-    from monai.data import MetaTensor
-    from monai.transforms import Compose
-
-    from monai_avsm.data.loading import working_grid_transforms
-
-    ndim = settings["spatial_dims"]
-    sp = (float(spacing),) * ndim if isinstance(spacing, (int, float)) else tuple(float(s) for s in spacing)
-    if len(sp) != ndim or min(sp) <= 0:
-        raise ValueError(f"register: 'spacing' must have {ndim} positive values, got {spacing}.")
-    item = {k: MetaTensor(images[k].data.clone(), affine=images[k].affine.clone()) for k in ("moving", "fixed")}
-    out = Compose(working_grid_transforms("moving", "fixed", None, None, size, sp, "RAS", ndim))(item)
-    mov, fix = out["moving"].as_tensor().float(), out["fixed"].as_tensor().float()
-    m_aff = torch.as_tensor(out["moving"].affine, dtype=torch.float64)
-    f_aff = torch.as_tensor(out["fixed"].affine, dtype=torch.float64)
-    return mov[None], fix[None], m_aff, f_aff
+        fix = fix[None]
+    else:
+        vs = (float(vs),) * ndim if isinstance(vs, (int, float)) else tuple(float(v) for v in vs)
+        if len(vs) != ndim or min(vs) <= 0:
+            raise ValueError(f"register: 'spacing' must have {ndim} positive values, got {spacing}.")
+        grid = _working_grid(images["fixed"], size, vs)
+        fix = aligned_image(images["fixed"], torch.eye(ndim + 1, dtype=torch.float64), grid)
+    m_aff = com.to(torch.float64) @ grid.affine
+    return aligned_image(images["moving"], com, grid), fix, m_aff, grid.affine
 
 
 def _dice_rows(r: NativeResampler, pred: dict) -> dict[str, Any]:
@@ -270,9 +280,10 @@ def register(
       resolutions; the best-scoring candidate wins, so never worse than the identity or the network's affine) brings
       the moving image onto the fixed image's own grid, and :func:`~monai_avsm.optimization.deformable_opt`
       optimises a vSVF deformation there, coarse to fine up to the fixed grid's resolution (capped at 1 mm);
-    - ``"fast"``: the paper's one pass: the fixed image reoriented to RAS and resized to the model's working grid
-      (``spatial_size`` of the bundle's ``inference.json``), the moving image sampled on that grid after the
-      centre-of-mass translation, the network, optionally ``refine``.
+    - ``"fast"``: the paper's one pass on the model's working grid (``spatial_size`` voxels of ``working_spacing``
+      mm of the bundle's ``inference.json``: 48x56x48 at 4 mm, along the world's RAS axes, centred on the fixed
+      image's field of view), the moving image sampled on it after the centre-of-mass translation, the network,
+      optionally ``refine``.
 
     The result is brought back to world space, so the warped moving image and label lie on the fixed image's native
     grid, the inverse results on the moving image's. The files (:func:`~monai_avsm.engines.write_pair_outputs`):
@@ -291,9 +302,8 @@ def register(
             (:class:`~monai_avsm.losses.MKLNCCLoss` ``mask``).
         refine: fast mode: L-BFGS refinement iterations after the network (:func:`~monai_avsm.optimization.refine`;
             never worse). Default: 0, or 20 when a mask is given (the mask acts through the refinement).
-        spacing: working voxel size in mm (e.g. ``4.0``, the shipped model's): both images are resampled to it and
-            padded or cropped about their centres to the model's grid, for fields of view unlike the training data's.
-            Default ``None``: each image's field of view is resized to the model's grid (as in training).
+        spacing: fast mode: the working grid's voxel size in mm (default ``None``: the bundle's ``working_spacing``,
+            4 mm for the shipped model, the voxel size it was trained at).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``None``/``"auto"`` (CUDA when available).
         bundle_dir: the bundle (default: the shipped one, :func:`~monai_avsm.apps.bundle.default_bundle_dir`).
         model_path: other weights (e.g. fine-tuned, ``avsm_runs/finetune/checkpoints/model.pt``).
@@ -385,14 +395,12 @@ def register(
         # the network's pass: the --fast result, and the network's affine as a candidate of the accurate path
         bar.step("network")
         t0 = time.perf_counter()
-        com = None
-        if spacing is None:
-            from monai_avsm.optimization.alignment import center_of_mass_alignment
+        from monai_avsm.optimization.alignment import center_of_mass_alignment
 
-            com = center_of_mass_alignment(
-                images["moving"].data[None], images["fixed"].data[None], moving_native.affine, fixed_native.affine
-            )
-            report["center_of_mass_shift_mm"] = com[:-1, -1].tolist()
+        com = center_of_mass_alignment(
+            images["moving"].data[None], images["fixed"].data[None], moving_native.affine, fixed_native.affine
+        )
+        report["center_of_mass_shift_mm"] = com[:-1, -1].tolist()
         mov, fix, m_aff, f_aff = _working_pair(images, settings, spacing, com)
         fixed_grid = Grid(tuple(fix.shape[2:]), f_aff, files["fixed"])
         geometry = PairGeometry(
@@ -493,7 +501,7 @@ def register(
             **{k: (os.path.abspath(files[k]) if k in files else None) for k in _INPUTS},
             "mask": os.path.abspath(mask_file) if mask_file else None,
             "refine_iterations": iterations,
-            "working_spacing": None
+            "working_spacing": settings.get("working_spacing")
             if spacing is None
             else (float(spacing) if isinstance(spacing, (int, float)) else list(spacing)),
             "outputs": chosen,
