@@ -162,9 +162,11 @@ def evaluate_outputs(pair: dict, out: str) -> dict:
             raise ValueError(f"{out}: warped_label.nii.gz has shape {wl.shape}, the fixed label {fl.shape}.")
         per = [2 * ((wl == k) & (fl == k)).sum() / max((wl == k).sum() + (fl == k).sum(), 1) for k in (1, 2)]
         row.update(dice=float(np.mean(per)), dice_gm=float(per[0]), dice_wm=float(per[1]))
-    disp, affine = read_field(os.path.join(out, "displacement_field.nii.gz"))
+    from monai_avsm.apps.apply import field_in_folder  # .nii (monai-avsm's default) or .nii.gz (ANTs, --compress)
+
+    disp, affine = read_field(field_in_folder(out))
     if np.abs(affine.numpy() - fixed_affine).max() > 1e-3:
-        raise ValueError(f"{out}: displacement_field.nii.gz is not on the fixed image's grid.")
+        raise ValueError(f"{out}: the displacement field is not on the fixed image's grid.")
     points = voxel_world_points(affine, disp.shape[1:]) + disp
     det = world_jacobian_determinant(points, affine)
     row["folds"] = int((det <= 0).sum())

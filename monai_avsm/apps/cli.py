@@ -48,10 +48,10 @@ outputs (in --out, a new folder, written when complete):
   warped.nii.gz, warped_label.nii.gz     moving image / label on the fixed image's grid
   displacement_field.nii                 forward transform (ITK/ANTs warp, world mm, includes the affine)
   affine.tfm, affine.mat                 the affine part alone
-  inverse_*                              the inverse direction (fixed image/label on the moving grid, field, affine)
+  inverse_displacement_field.nii, inverse_affine.*   the inverse transformation
   registration.json                      metrics (folds = det J <= 0), timings, device, versions, settings
-  optional: --separable (deformable_field*), --jacobian (jacobian_determinant.nii.gz), --preview (preview.png),
-  --compress (.nii.gz fields), --no-inverse
+  optional: --inverse-images (inverse_warped*), --separable (deformable_field*), --jacobian
+  (jacobian_determinant.nii.gz), --preview (preview.png), --compress (.nii.gz fields), --no-inverse
 
 apply with ANTs:
   antsApplyTransforms -d 3 -i moving.nii.gz -r fixed.nii.gz -t result/displacement_field.nii -o out.nii.gz
@@ -141,7 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--model", help="weights to use instead of the bundle's models/model.pt (e.g. fine-tuned)")
     reg.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its files")
     reg.add_argument("--quiet", action="store_true", help="no progress bar or log lines; print only the JSON summary")
-    reg.add_argument("--no-inverse", action="store_true", help="skip the inverse direction (saves ~0.4 s)")
+    reg.add_argument("--no-inverse", action="store_true", help="skip the inverse field and affine (saves ~0.2 s)")
+    reg.add_argument(
+        "--inverse-images",
+        action="store_true",
+        help="also the fixed image and label warped onto the moving grid (inverse_warped*, ~0.3 s)",
+    )
     reg.add_argument(
         "--separable", action="store_true", help="also the deformable parts alone, ANTs SyN's form (~0.3 s)"
     )
@@ -212,6 +217,7 @@ def _summary(result: dict) -> dict:
 def _outputs(args) -> dict[str, bool]:
     return {
         "inverse": not args.no_inverse,
+        "inverse_images": args.inverse_images,
         "separable": args.separable,
         "jacobian": args.jacobian,
         "preview": args.preview,

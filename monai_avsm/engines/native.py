@@ -269,6 +269,7 @@ class NativeResampler:
         self.g = geometry
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self._images: dict[str, NativeImage | None] = dict(images or {})
+        self._points: tuple[tuple, torch.Tensor] | None = None
 
     def image(self, key: str) -> NativeImage | None:
         """The input ``key`` as read from its file (read once, then kept), or ``None`` without a file."""
@@ -280,9 +281,14 @@ class NativeResampler:
         return self._images[key]
 
     def points(self, phi: torch.Tensor) -> torch.Tensor:
-        """World points ``(D, *native_shape)`` (RAS mm) of the moving image pulled by ``phi`` (working-grid map)."""
+        """World points ``(D, *native_shape)`` (RAS mm) of the moving image pulled by ``phi`` (working-grid map).
+
+        The last result is kept: the writer and the Dice of the same map share one computation."""
+        key = (phi.device, phi.data_ptr(), tuple(phi.shape), tuple(phi.stride()), phi.dtype, phi._version)
+        if self._points is not None and self._points[0] == key:
+            return self._points[1]
         g = self.g
-        return map_to_world_points(
+        out = map_to_world_points(
             phi.to(self.device, torch.float64),
             g["fixed_affine"],
             g["moving_affine"],
@@ -290,6 +296,8 @@ class NativeResampler:
             target_affine=g["native_affine"],
             target_shape=g["native_shape"],
         )
+        self._points = (key, out)
+        return out
 
     def identity_points(self) -> torch.Tensor:
         """World points of the fixed native voxels (no registration: the images as they lie in world space)."""

@@ -44,11 +44,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import torch
 
-from monai_avsm.data.export import write_affine_transform, write_displacement_field, write_image, write_preview_png
+from monai_avsm.data.export import write_affine_transform, write_displacement_field, write_preview_png
+from monai_avsm.data.export import write_image as _write_image
 from monai_avsm.engines.native import NativeResampler, sample_at_points
 from monai_avsm.functional.inverse import inverse_map
 from monai_avsm.functional.jacobian import fold_mask
@@ -107,6 +109,7 @@ def write_pair_outputs(
     inverse_margin: int = 4,
     overwrite: bool = False,
     resampler: NativeResampler | None = None,
+    inverse_images: bool = True,
 ) -> dict[str, Any]:
     r"""Write the files of the module docstring for item ``index`` of a (batched) result into ``folder``.
 
@@ -128,7 +131,8 @@ def write_pair_outputs(
         field: the displacement fields (the whole transformation; with ``separable`` also its deformable part).
         affine: the affine ``.tfm``/``.mat`` files.
         label: the warped label maps (when label files are known).
-        inverse: the inverse direction (inverse fields and affine, the fixed image and label on the moving grid).
+        inverse: the inverse direction (inverse fields and affine; with ``inverse_images`` also the fixed image and
+            label on the moving grid).
         jacobian: the ``jacobian_determinant`` image.
         separable: also the deformable parts alone (``deformable_field``, ``inverse_deformable_field``), ANTs' SyN
             form ``-t deformable_field -t affine.mat``.
@@ -137,6 +141,7 @@ def write_pair_outputs(
         inverse_margin: interior margin (working-grid voxels) of the inverse-consistency error.
         overwrite: replace existing files.
         resampler: the pair's :class:`~monai_avsm.engines.NativeResampler` (default: one on ``geometry``).
+        inverse_images: with ``inverse``, the fixed image and label warped onto the moving grid.
 
     Returns:
         the record written to ``registration.json``: ``"files"`` (name -> file name), geometry, the affine world
@@ -146,17 +151,39 @@ def write_pair_outputs(
         TypeError: ``inverse=True`` with vSVF velocities but no ``integrator``.
     """
     start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:  # files are written (gzip: zlib frees the GIL) while computing
+        files: dict[str, Any] = {}
+        record = _write_pair_outputs(
+            pool, files, folder, geometry, pred, index, integrator, preview, field, affine, label, inverse, jacobian,
+            separable, compress_fields, inverse_margin, overwrite, resampler, inverse_images,
+        )  # fmt: skip
+        for name, value in list(files.items()):
+            files[name] = value.result() if isinstance(value, Future) else value  # re-raises a writer's error
+    record["files"] = {k: os.path.basename(v) for k, v in files.items()}
+    record["write_seconds"] = round(time.perf_counter() - start, 3)
+    return record
+
+
+def _write_pair_outputs(
+    pool, files, folder, geometry, pred, index, integrator, preview, field, affine, label, inverse, jacobian,
+    separable, compress_fields, inverse_margin, overwrite, resampler, inverse_images,
+) -> dict[str, Any]:  # fmt: skip
+    """The body of :func:`write_pair_outputs`: ``files`` receives the paths (or futures of the pool's writes)."""
     g = geometry
     r = resampler if resampler is not None else NativeResampler(g)
     native = g["native_affine"]
-    files: dict[str, str] = {}
     field_ext = ".nii.gz" if compress_fields else ".nii"
 
     def path(name: str) -> str:
         return os.path.join(folder, name)
 
+    def write_image(p: str, data: torch.Tensor, grid_affine: torch.Tensor, overwrite: bool) -> Future:
+        return pool.submit(_write_image, p, data, grid_affine, overwrite=overwrite)
+
     def write_field(name: str, disp: torch.Tensor, grid_affine: torch.Tensor) -> None:
-        files[name] = write_displacement_field(path(name + field_ext), disp, grid_affine, overwrite=overwrite)
+        files[name] = pool.submit(
+            write_displacement_field, path(name + field_ext), disp, grid_affine, overwrite=overwrite
+        )
 
     phi = pred["map"][index : index + 1].detach()
     points = r.points(phi[0])
@@ -177,7 +204,7 @@ def write_pair_outputs(
         for ext in (".tfm", ".mat"):
             files[f"affine{ext}"] = write_affine_transform(path(f"affine{ext}"), T, overwrite=overwrite)
     record: dict[str, Any] = {}
-    det = world_jacobian_determinant(points, native)
+    det = world_jacobian_determinant(points, native, dtype=torch.float32)  # the summary and the image
     record["jacobian"] = {"grid": "fixed native", "fold_rule": "det J <= 0", **determinant_summary(det)}
     if jacobian:
         files["jacobian_determinant"] = write_image(
@@ -211,7 +238,7 @@ def write_pair_outputs(
                 target_affine=m_aff,
                 target_shape=m_shape,
             )
-            fixed_native = r.image("fixed")
+            fixed_native = r.image("fixed") if inverse_images else None
             if fixed_native is not None:
                 files["inverse_warped"] = write_image(
                     path("inverse_warped.nii.gz"),
@@ -219,7 +246,7 @@ def write_pair_outputs(
                     m_aff,
                     overwrite=overwrite,
                 )
-            fixed_label = r.image("fixed_label") if label else None
+            fixed_label = r.image("fixed_label") if (label and inverse_images) else None
             if fixed_label is not None:
                 files["inverse_warped_label"] = write_image(
                     path("inverse_warped_label.nii.gz"),
@@ -251,7 +278,8 @@ def write_pair_outputs(
             )
         grid = _grid_coordinates(points, native, g["native_shape"])
         fixed_label = r.image("fixed_label")
-        files["preview"] = write_preview_png(
+        files["preview"] = pool.submit(
+            write_preview_png,
             path("preview.png"),
             fixed_native.as_tensor(),
             warped,
@@ -266,7 +294,7 @@ def write_pair_outputs(
         "fixed": g.get("fixed_file"),
         "moving_label": g.get("moving_label_file"),
         "fixed_label": g.get("fixed_label_file"),
-        "files": {k: os.path.basename(v) for k, v in files.items()},
+        "files": {},
         "working_grid": {
             "shape": list(g["fixed_shape"]),
             "fixed_affine": torch.as_tensor(g["fixed_affine"]).tolist(),
@@ -277,7 +305,6 @@ def write_pair_outputs(
         "inverse_affine_world_ras": T_inv.tolist(),
         **record,
         "conventions": CONVENTIONS,
-        "write_seconds": round(time.perf_counter() - start, 3),
     }
     return record
 

@@ -110,8 +110,9 @@ def apply_affine_points(matrix: torch.Tensor, points: torch.Tensor) -> torch.Ten
     dtype and on their device: ``M[:D, :D] p + M[:D, D]``."""
     ndim = points.shape[0]
     matrix = matrix.to(points)
-    out = torch.einsum("ij,j...->i...", matrix[:ndim, :ndim], points)
-    return out + matrix[:ndim, ndim].reshape(ndim, *([1] * (points.ndim - 1)))
+    flat = points.reshape(ndim, -1)
+    out = torch.addmm(matrix[:ndim, ndim : ndim + 1], matrix[:ndim, :ndim], flat)  # one GEMM (einsum: 3x slower)
+    return out.reshape(points.shape)
 
 
 def _index_grid(shape: Sequence[int], start: int, stop: int, device) -> torch.Tensor:
@@ -428,7 +429,7 @@ def ras_to_lps_vectors(disp: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return _plain(disp) * sign.reshape(shape)
 
 
-def world_jacobian_determinant(points: torch.Tensor, target_affine) -> torch.Tensor:
+def world_jacobian_determinant(points: torch.Tensor, target_affine, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     r"""Determinant of the Jacobian of a world transformation ``p -> q(p)`` sampled on a grid, ``(1, *S)`` float64.
 
     With ``p = M j + o`` the grid's voxel -> world matrix and :math:`\partial q / \partial j` from central differences
@@ -444,6 +445,11 @@ def world_jacobian_determinant(points: torch.Tensor, target_affine) -> torch.Ten
     Args:
         points: world points ``(D, *S)`` (e.g. :func:`map_to_world_points`, or ``A_t j + d`` of a displacement field).
         target_affine: voxel -> world matrix of the grid ``S``.
+        dtype: of the derivatives: ``float64`` (default), or ``float32`` (half the time; the derivatives are taken
+            of the displacement :math:`q(p) - p`, small numbers, so the determinant keeps about 6 digits).
+
+    Returns:
+        ``(1, *S)`` in ``dtype``.
     """
     caller = "world_jacobian_determinant"
     if not isinstance(points, torch.Tensor) or points.ndim not in (3, 4) or points.shape[0] != points.ndim - 1:
@@ -455,6 +461,8 @@ def world_jacobian_determinant(points: torch.Tensor, target_affine) -> torch.Ten
         raise ValueError(f"{caller}: every spatial size must be >= 2, got {tuple(points.shape[1:])}.")
     target = _as_affine(target_affine, ndim, "target_affine", caller, points.device)
     m_inv = torch.linalg.inv(target[:ndim, :ndim])
-    dq_dj = jacobian_matrix(points[None], [1.0] * ndim)[0]  # dq_c / dj_a: (D, D, *S)
-    jac = torch.einsum("ca...,ab->cb...", dq_dj, m_inv)  # dq_c / dp_b
+    disp = (points - voxel_world_points(target, points.shape[1:]).to(points)).to(dtype)  # q(p) - p
+    dd_dj = jacobian_matrix(disp[None], [1.0] * ndim)[0]  # dd_c / dj_a: (D, D, *S)
+    jac = torch.einsum("ca...,ab->cb...", dd_dj, m_inv.to(dtype))  # dd_c / dp_b
+    jac = jac + torch.eye(ndim, dtype=dtype, device=jac.device).reshape(ndim, ndim, *([1] * ndim))  # dq / dp
     return matrix_determinant(jac[None])[0]

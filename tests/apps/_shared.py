@@ -37,6 +37,11 @@ def registered() -> dict:
         moving_label=pair["moving_label"],
         fixed_label=pair["fixed_label"],
         progress=False,
-        outputs={"separable": True, "jacobian": True, "preview": True},  # every output, for the tests that read them
+        outputs={
+            "separable": True,
+            "jacobian": True,
+            "preview": True,
+            "inverse_images": True,
+        },  # every output, for the tests that read them
         mode="fast",  # the network's path (the accurate default has tests of its own)
     )

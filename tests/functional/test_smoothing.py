@@ -124,8 +124,10 @@ class TestSeparableSmoothing(unittest.TestCase):
     @parameterized.expand([[(15, 18), "zero"], [(9, 10, 12), "zero"], [(15, 17), "periodic"], [(9, 11, 7), "periodic"]])
     def test_matches_direct_convolution(self, shape, boundary):
         m = np.random.default_rng(3).standard_normal((2, 2, *shape))
-        unit = kernel_unit_spacing(shape, (1.0,) * len(shape)) if boundary == "zero" else kernel_unit_spacing(
-            shape, None, "per_axis"
+        unit = (
+            kernel_unit_spacing(shape, (1.0,) * len(shape))
+            if boundary == "zero"
+            else kernel_unit_spacing(shape, None, "per_axis")
         )
         mats = multi_gaussian_kernel_matrices(shape, unit, PAPER_SIGMAS, PAPER_WEIGHTS, boundary, torch.float64)
         out = smooth_separable(torch.from_numpy(m), mats).numpy()
