@@ -451,9 +451,7 @@ def register(
         bar.done()
 
         if mode == "accurate":
-            from monai_avsm.engines.native import NativeResampler as _Resampler
-
-            network_affine = _Resampler(geometry).world_affine(pred["affine"][0].detach().cpu())
+            network_affine = NativeResampler(geometry).world_affine(pred["affine"][0].detach().cpu())
             started: list[str] = []
 
             def step(name: str) -> None:

@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
-import hashlib
 import importlib.util
 import io
 import json
@@ -70,7 +69,15 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from monai_avsm.data.sample import DEFAULT_HELD_OUT, SAMPLE_SOURCES, _licence_text, _source_file, _tissue_labels
+from monai_avsm.data.sample import (
+    DEFAULT_HELD_OUT,
+    SAMPLE_SOURCES,
+    _licence_text,
+    _sha256,
+    _source_file,
+    _tissue_labels,
+    write_dataset_files,
+)
 
 __all__ = [
     "HEAD_SOURCE",
@@ -532,10 +539,6 @@ def _displacement_bytes(points_ras: np.ndarray, affine_ras: np.ndarray) -> bytes
     return _nifti_bytes(arr, affine_ras, intent="vector")
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _source_record(name: str) -> dict[str, str]:
     if name == HEAD_SOURCE:
         path = _head_file()
@@ -734,23 +737,7 @@ def build_scanner_space_set(
         {"settings": record, "files": {rel: _sha256(data) for rel, data in sorted(files.items())}}, indent=2
     )
     files["manifest.json"] = (manifest_bytes + "\n").encode()
-    conflicts = [rel for rel, data in files.items() if (out / rel).exists() and (out / rel).read_bytes() != data]
-    if conflicts and not overwrite:
-        raise FileExistsError(
-            f"build_scanner_space_set(): {str(out)!r} already holds {len(conflicts)} file(s) with other content "
-            f"(e.g. {conflicts[0]!r}: other settings or edited); choose another --out or pass overwrite=True "
-            "(--overwrite)."
-        )
-    written = []
-    for rel, data in files.items():
-        target = out / rel
-        if target.exists() and target.read_bytes() == data:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-        written.append(rel)
+    written = write_dataset_files(out, files, overwrite, "build_scanner_space_set()")
     return _summary(out, sorted(files), written, start)
 
 

@@ -84,6 +84,7 @@ __all__ = [
     "sample_grid",
     "missing_packages",
     "build_sample_dataset",
+    "write_dataset_files",
     "main",
 ]
 
@@ -197,6 +198,33 @@ def _version(pip_name: str) -> str:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def write_dataset_files(out: Path, files: dict[str, bytes], overwrite: bool, caller: str) -> list[str]:
+    """Write a built data set's files (relative path -> bytes) into ``out``: a file that already holds the same
+    bytes is left alone, every other one is written atomically (``.part`` then renamed). Returns the paths written.
+
+    Raises:
+        FileExistsError: without ``overwrite``, when a file exists with other content (nothing is written then).
+    """
+    conflicts = [rel for rel, data in files.items() if (out / rel).exists() and (out / rel).read_bytes() != data]
+    if conflicts and not overwrite:
+        raise FileExistsError(
+            f"{caller}: {str(out)!r} already holds {len(conflicts)} file(s) with other content "
+            f"(e.g. {conflicts[0]!r}; built with other settings or edited); choose another --out or pass "
+            "overwrite=True (--overwrite)."
+        )
+    written = []
+    for rel, data in files.items():
+        target = out / rel
+        if target.exists() and target.read_bytes() == data:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        written.append(rel)
+    return written
 
 
 def _resample(volume: np.ndarray, affine: np.ndarray, shape: Sequence[int], grid_affine: np.ndarray, spacing: float):
@@ -463,23 +491,7 @@ def build_sample_dataset(
         + "\n"
     ).encode()
     files["manifest.json"] = manifest_bytes
-    conflicts = [rel for rel, data in files.items() if (out / rel).exists() and (out / rel).read_bytes() != data]
-    if conflicts and not overwrite:
-        raise FileExistsError(
-            f"build_sample_dataset(): {str(out)!r} already holds {len(conflicts)} file(s) with other content "
-            f"(e.g. {conflicts[0]!r}; built with other settings or edited); choose another --out or pass "
-            "overwrite=True (--overwrite)."
-        )
-    written = []
-    for rel, data in files.items():
-        target = out / rel
-        if target.exists() and target.read_bytes() == data:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-        written.append(rel)
+    written = write_dataset_files(out, files, overwrite, "build_sample_dataset()")
     for rel in written:
         logger.info("wrote %s", out / rel)
     if not written:

@@ -66,6 +66,16 @@ SUMMARY_COLUMNS = ("pair", "rank", "moving", "fixed", "moving_label", "fixed_lab
 _SKIP = {"working_grid", "native_grid", "moving_native_grid", "affine_world_ras", "inverse_affine_world_ras"}
 
 
+def _gather(local: Any, rank: int, world_size: int, dst: int) -> list[Any] | None:
+    """Every rank's ``local`` as a list on rank ``dst`` (``torch.distributed.gather_object``; a collective), ``None``
+    on the other ranks; ``[local]`` without a process group (one rank)."""
+    if world_size <= 1:
+        return [local] if rank == dst else None
+    gathered: list[Any] | None = [None] * world_size if rank == dst else None
+    dist.gather_object(local, gathered, dst=dst)
+    return gathered if rank == dst else None
+
+
 def dist_info(rank: int | None = None, world_size: int | None = None) -> tuple[int, int]:
     """``(rank, world_size)`` of this process: the given values, else those of the initialized default process
     group, else ``(0, 1)``.
@@ -254,14 +264,9 @@ def merge_shard_records(
         "host": socket.gethostname(),
         "seconds": None if seconds is None else round(float(seconds), 3),
     }
-    if world_size > 1:
-        gathered: list[Any] | None = [None] * world_size if rank == dst else None
-        dist.gather_object(local, gathered, dst=dst)
-    else:
-        gathered = [local]
-    if rank != dst:
+    gathered = _gather(local, rank, world_size, dst)
+    if gathered is None:
         return None
-    assert gathered is not None
     owner: dict[str, int] = {}
     duplicates = []
     for part in gathered:
@@ -343,14 +348,9 @@ def merge_shard_evaluation(
         )
     rank, world_size = dist_info()
     local = [{"pair": row["pair"], "rank": rank, **row} for row in evaluation.rows]
-    if world_size > 1:
-        gathered: list[Any] | None = [None] * world_size if rank == dst else None
-        dist.gather_object(local, gathered, dst=dst)
-    else:
-        gathered = [local]
-    if rank != dst:
+    gathered = _gather(local, rank, world_size, dst)
+    if gathered is None:
         return None
-    assert gathered is not None
     ordered = [(i, r, row) for r, rows in enumerate(gathered) for i, row in enumerate(rows)]
     rows = [row for _, _, row in sorted(ordered, key=lambda x: (x[0], x[1]))]
     if expected is not None:
