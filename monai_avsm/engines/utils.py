@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,9 @@ class PreparePairBatch:
         pass_spacing: pass the fixed image's voxel spacing (from its ``MetaTensor`` affine) to the network (needed
             for the isotropic-in-mm smoothing kernel on anisotropic working grids, method spec §3). Rows of one
             batch must share a spacing.
+        label_keys: ``(moving_label_key, fixed_label_key)`` to pass the pair's label maps to the loss: the target
+            is then ``{"fixed": fixed, "moving_label": ..., "fixed_label": ...}``, as
+            :class:`~monai_avsm.losses.AVSMLoss` takes it for its label Dice term (synthetic training).
         network_kwargs: further keyword arguments of every network call.
 
     Example (bundle config)::
@@ -83,9 +86,19 @@ class PreparePairBatch:
     """
 
     def __init__(
-        self, moving_key: str = "moving", fixed_key: str = "fixed", pass_spacing: bool = True, **network_kwargs: Any
+        self,
+        moving_key: str = "moving",
+        fixed_key: str = "fixed",
+        pass_spacing: bool = True,
+        label_keys: Sequence[str] | None = None,
+        **network_kwargs: Any,
     ) -> None:
         self.moving_key, self.fixed_key, self.pass_spacing = moving_key, fixed_key, bool(pass_spacing)
+        if label_keys is not None and (isinstance(label_keys, str) or len(label_keys) != 2):
+            raise ValueError(
+                f"PreparePairBatch: 'label_keys' must be (moving_label_key, fixed_label_key), got {label_keys!r}."
+            )
+        self.label_keys = None if label_keys is None else tuple(label_keys)
         self.network_kwargs = network_kwargs
 
     def __call__(
@@ -97,7 +110,7 @@ class PreparePairBatch:
     ) -> tuple[torch.Tensor, torch.Tensor, tuple, dict]:
         if not isinstance(batchdata, Mapping):
             raise TypeError(f"PreparePairBatch: the batch must be a dict, got {type(batchdata).__name__}.")
-        missing = [k for k in (self.moving_key, self.fixed_key) if k not in batchdata]
+        missing = [k for k in (self.moving_key, self.fixed_key, *(self.label_keys or ())) if k not in batchdata]
         if missing:
             raise KeyError(f"PreparePairBatch: the batch has no {missing}; keys: {sorted(map(str, batchdata))}.")
         extra = dict(self.network_kwargs)
@@ -110,7 +123,10 @@ class PreparePairBatch:
             _plain(batchdata[k]).to(device=device, non_blocking=non_blocking, **kwargs)
             for k in (self.moving_key, self.fixed_key)
         )
-        return moving, fixed, (fixed,), extra
+        if self.label_keys is None:
+            return moving, fixed, (fixed,), extra
+        ml, fl = (_plain(batchdata[k]).to(device=device, non_blocking=non_blocking) for k in self.label_keys)
+        return moving, {"fixed": fixed, "moving_label": ml, "fixed_label": fl}, (fixed,), extra
 
 
 _EPOCH = re.compile(r"epoch=(\d+)")
