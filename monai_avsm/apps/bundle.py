@@ -48,7 +48,9 @@ __all__ = [
 
 _LOGGER = logging.getLogger(__name__)
 _SETTING_KEYS = ("spatial_size", "spatial_dims", "affine_test_steps", "vsvf_steps", "time_steps")
-_OPTIONAL_KEYS = ("working_spacing",)
+_OPTIONAL_KEYS = ("working_spacing", "prealignment")
+#: how the one-pair tools pre-align a pair before the network (inference.json ``prealignment``)
+PREALIGNMENTS = ("center_of_mass", "initial_alignment")
 
 
 def _candidates() -> list[Path]:
@@ -99,7 +101,9 @@ def _config_path(bundle_dir: str | os.PathLike | None) -> tuple[str, str]:
 def bundle_settings(bundle_dir: str | os.PathLike | None = None, model_path: str | os.PathLike | None = None) -> dict:
     """The settings of the bundle's ``inference.json`` that the one-pair tools need, read as plain JSON: ``bundle_dir``,
     ``model_path``, ``spatial_size``, ``spatial_dims``, ``affine_test_steps``, ``vsvf_steps``, ``time_steps`` and
-    ``working_spacing`` (the model's voxel size in mm, ``None`` when the config has none).
+    ``working_spacing`` (the model's voxel size in mm, ``None`` when the config has none) and ``prealignment``
+    (``"center_of_mass"``, the default, or ``"initial_alignment"`` for a model trained on pairs after the initial
+    alignment of :func:`~monai_avsm.optimization.initial_alignment`).
 
     A value that is not a literal (a ``@``/``$`` expression) is resolved with MONAI's ``ConfigParser``.
 
@@ -140,6 +144,11 @@ def bundle_settings(bundle_dir: str | os.PathLike | None = None, model_path: str
             f"load_bundle_network: the trained model {model!r} does not exist. Train one with: python -m monai.bundle "
             "run training --config_file bundle/configs/train.json, or pass model_path."
         )
+    prealignment = values["prealignment"] or "center_of_mass"
+    if prealignment not in PREALIGNMENTS:
+        raise ValueError(
+            f"bundle_settings: {config}: 'prealignment' must be one of {PREALIGNMENTS}, got {prealignment!r}."
+        )
     return {
         "bundle_dir": os.path.abspath(bundle),
         "model_path": os.path.abspath(model),
@@ -149,6 +158,7 @@ def bundle_settings(bundle_dir: str | os.PathLike | None = None, model_path: str
         "vsvf_steps": int(values["vsvf_steps"]),
         "time_steps": int(values["time_steps"]),
         "working_spacing": None if values["working_spacing"] is None else float(values["working_spacing"]),
+        "prealignment": prealignment,
     }
 
 

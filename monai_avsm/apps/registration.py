@@ -402,7 +402,32 @@ def register(
             images["moving"].data[None], images["fixed"].data[None], moving_native.affine, fixed_native.affine
         )
         report["center_of_mass_shift_mm"] = com[:-1, -1].tolist()
-        mov, fix, m_aff, f_aff = _working_pair(images, settings, spacing, com)
+        prealigned = None
+        pre = com
+        if settings.get("prealignment") == "initial_alignment":
+            # a model trained on pairs after the initial alignment sees its inputs the same way (rotation search and
+            # affine optimisation, about 2 s on 2 cores), in both modes
+            from monai_avsm.optimization.alignment import initial_alignment
+
+            t1 = time.perf_counter()
+            prealigned = initial_alignment(
+                images["moving"].data[None],
+                images["fixed"].data[None],
+                moving_native.affine,
+                fixed_native.affine,
+                mode="full",
+                mask=None
+                if mask_image is None
+                else (working_mask(mask_image, fixed_native, torch.device("cpu"))[0, 0] > 0).to(torch.float32),
+            )
+            pre = prealigned["matrix"].to(torch.float64).cpu()
+            timings["prealignment_seconds"] = time.perf_counter() - t1
+            report["prealignment"] = {
+                "method": "initial_alignment",
+                "chosen": prealigned["chosen"],
+                "seconds": round(timings["prealignment_seconds"], 3),
+            }
+        mov, fix, m_aff, f_aff = _working_pair(images, settings, spacing, pre)
         fixed_grid = Grid(tuple(fix.shape[2:]), f_aff, files["fixed"])
         geometry = PairGeometry(
             fixed=fixed_grid,
@@ -460,8 +485,19 @@ def register(
                 started.append(name)
                 bar.step(name)
 
+            network_points = NativeResampler(geometry).points(pred["map"][0].detach())
             pred, geometry, integrator, accurate_report = accurate_registration(
-                images, mask_image, files, network_affine, dev, max_seconds, step, timings, similarity
+                images,
+                mask_image,
+                files,
+                network_affine,
+                dev,
+                max_seconds,
+                step,
+                timings,
+                similarity,
+                prealignment=prealigned,
+                initial_points=network_points,
             )
             report.update(accurate_report)
             bar.done()

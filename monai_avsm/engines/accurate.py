@@ -36,7 +36,7 @@ import torch
 from monai_avsm.data.image_io import NativeImage
 from monai_avsm.data.working_grid import percentile_scale
 from monai_avsm.engines.native import Grid, PairGeometry
-from monai_avsm.functional.world import apply_affine_points, resample_world, voxel_world_points
+from monai_avsm.functional.world import apply_affine_points, resample_world, voxel_world_points, world_to_normalized
 
 __all__ = ["accurate_registration", "aligned_image", "working_mask"]
 
@@ -92,6 +92,8 @@ def accurate_registration(
     step: Callable[[str], None] | None = None,
     timings: dict[str, float] | None = None,
     similarity: str = "lncc",
+    prealignment: Mapping[str, Any] | None = None,
+    initial_points: torch.Tensor | None = None,
 ) -> tuple[dict, PairGeometry, Any, dict]:
     """The accurate path on the fixed image's own grid (module docstring).
 
@@ -105,6 +107,12 @@ def accurate_registration(
         step: called with the name of each step (progress reporting).
         timings: a dict that receives ``alignment_seconds`` and ``optimisation_seconds``.
         similarity: ``"lncc"`` or ``"mi"``.
+        prealignment: the result of a full :func:`~monai_avsm.optimization.initial_alignment` already run for this
+            pair (a model that works after the initial alignment): the alignment is then only the selection among
+            it, the network's affine and the identity (``mode="select"``), not a second search.
+        initial_points: the network's full transformation as world points ``(D, *fixed native shape)`` (moving world
+            RAS mm of every fixed native voxel, :meth:`~monai_avsm.engines.NativeResampler.points`): the
+            optimisation starts from it when it scores better than the identity (``check_initial_map``).
 
     Returns:
         ``(pred, geometry, integrator, report)``: the result in the writer's form (``map``/``affine``/``velocities``
@@ -124,13 +132,16 @@ def accurate_registration(
     if step is not None:
         step("initial alignment")
     t0 = time.perf_counter()
+    candidates = {} if network_affine is None else {"network": network_affine.to(torch.float64).cpu()}
+    if prealignment is not None:
+        candidates["prealignment"] = prealignment["matrix"].to(torch.float64).cpu()
     align = initial_alignment(
         images["moving"].data[None],
         images["fixed"].data[None],
         moving_native.affine,
         fixed_native.affine,
-        mode="full",
-        candidates=None if network_affine is None else {"network": network_affine.to(torch.float64).cpu()},
+        mode="full" if prealignment is None else "select",
+        candidates=candidates or None,
         mask=None if fixed_mask is None else fixed_mask,
         similarity=_mi_loss() if similarity == "mi" else None,
     )
@@ -142,9 +153,15 @@ def accurate_registration(
     moving_grid = Grid(fixed_native.shape, T @ fixed_native.affine, files["moving"])
     mov = aligned_image(images["moving"], T, fixed_native).to(device)
     fix = percentile_scale(images["fixed"].data)[None].to(device)
+    phi0 = None
+    if initial_points is not None:
+        to_norm = world_to_normalized(moving_grid.affine, moving_grid.shape)
+        phi0 = apply_affine_points(to_norm, initial_points.to(torch.float64).cpu())[None].to(device, torch.float32)
     opt = deformable_opt(
         mov,
         fix,
+        initial_map=phi0,
+        check_initial_map=phi0 is not None,
         spacing=fixed_native.spacing,
         preset="brain",
         max_finest_spacing_mm=1.0,
@@ -170,6 +187,7 @@ def accurate_registration(
             "seconds": align.get("seconds"),
         },
         "optimisation": {
+            "started_from": "identity" if phi0 is None or not bool(opt["initial_map_used"].all()) else "network",
             "levels": opt["levels"],
             "folds": [int(f) for f in opt["folds"]],
             "momentum_scale": opt.get("momentum_scale"),

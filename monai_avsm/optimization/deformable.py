@@ -303,6 +303,7 @@ def deformable_opt(
     fold_safeguard: bool = True,
     progress: bool = False,
     seed: int | None = None,
+    check_initial_map: bool = False,
 ) -> dict:
     r"""Deformable vSVF optimisation of a pair on the fixed image's grid, coarse to fine (levels 1/4, 1/2, 1).
 
@@ -385,6 +386,10 @@ def deformable_opt(
         fold_safeguard: apply the momentum back-off above.
         progress: progress bar or log lines.
         seed: seed of torch's generators during the call (the algorithm draws no random numbers).
+        check_initial_map: keep ``initial_map`` only for the samples where it scores better than the identity by
+            the finest level's similarity at full resolution (so a poor warm start, e.g. a network's map on an image
+            unlike its training data, never makes the result start worse); ``initial_map_used`` in the result says
+            which samples kept it.
 
     Returns:
         dict with ``"map"`` ``(B, D, *S)`` (pull-back, normalised, fixed grid), ``"warped"`` ``(B, C, *S)``,
@@ -465,6 +470,17 @@ def deformable_opt(
         MomentumRegularizationLoss(w, normalization=KernelNormalization.ISOTROPIC, reduction="none")
         for w in cfg.momentum_reg_weight
     ]
+    initial_map_used = torch.full((batch,), initial_map is not None, dtype=torch.bool, device=device)
+    if initial_map is not None and check_initial_map:
+        # a start that is worse than the identity (e.g. a network on an image unlike its training data) is dropped
+        with torch.no_grad():
+            sim_full = level_similarity(len(levels) - 1, full_shape, mask)
+            start = per_sample_similarity(sim_full, warp_image(moving_n, phi_init), fixed_n, caller)
+            none = per_sample_similarity(sim_full, moving_n, fixed_n, caller)
+        initial_map_used = start < none
+        ident = identity_map(full_shape, dtype=dtype, device=device).expand(batch, ndim, *full_shape)
+        keep = initial_map_used.reshape(batch, *([1] * (ndim + 1)))
+        phi_init = torch.where(keep, phi_init, ident)
     state: dict = {"momentum": momentum, "warp": level_warp(len(levels) - 1), "k": len(levels) - 1}
     records: list[dict] = [{} for _ in levels]
     stopper = EarlyStopping(cfg.tolerance, cfg.patience, caller)
@@ -571,6 +587,7 @@ def deformable_opt(
         "velocities": [velocity.detach()],
         "integrator": warp.integrator,
         "initial_map": phi_init,
+        "initial_map_used": initial_map_used,
         "loss": final.detach(),
         "folds": folds,
         "momentum_scale": scale_used,

