@@ -46,6 +46,8 @@ from typing import NamedTuple, Union
 import torch
 from torch.autograd.function import once_differentiable
 
+from monai_avsm.utils.validation import check_binary_mask, check_image_pair
+
 __all__ = [
     "LNCCSettings",
     "box_sums",
@@ -537,21 +539,6 @@ def _ncc_squared_from_moments(
     return (cross * cross + smooth_nr) / (var_i * var_t + smooth_dr)
 
 
-def _check_pair(pred: torch.Tensor, target: torch.Tensor, caller: str) -> None:
-    for name, t in (("pred", pred), ("target", target)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{caller}: '{name}' must be a torch.Tensor, got {type(t).__name__}.")
-        if not t.is_floating_point():
-            raise TypeError(f"{caller}: '{name}' must be a floating point tensor, got dtype {t.dtype}.")
-    if pred.ndim < 3:
-        raise ValueError(f"{caller}: 'pred' must have shape (B, C, *S), got shape {tuple(pred.shape)}.")
-    if pred.shape != target.shape:
-        raise ValueError(
-            f"{caller}: 'pred' and 'target' must have the same shape, got {tuple(pred.shape)} and "
-            f"{tuple(target.shape)}."
-        )
-
-
 def _check_mask_fraction(mask_fraction: float, caller: str) -> float:
     """``mask_fraction`` as a float in ``(0, 1]``."""
     if isinstance(mask_fraction, bool) or not isinstance(mask_fraction, (int, float)):
@@ -560,45 +547,6 @@ def _check_mask_fraction(mask_fraction: float, caller: str) -> float:
     if not (0.0 < value <= 1.0):  # also refuses NaN
         raise ValueError(f"{caller}: 'mask_fraction' must be in (0, 1], got {mask_fraction!r}.")
     return value
-
-
-def _check_mask(mask: torch.Tensor, target: torch.Tensor, caller: str, name: str = "mask") -> torch.Tensor:
-    """Check a binary mask on the grid of ``target`` ``(B, C, *S)`` and return it as a bool tensor on its device.
-
-    The mask must have shape ``(B, 1, *S)`` or ``(1, 1, *S)``, be bool, integer or floating with values 0 and 1 only
-    (no NaN), and select at least one voxel of every sample. It is detached (no gradient flows to a mask).
-    """
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"{caller}: '{name}' must be a torch.Tensor or None, got {type(mask).__name__}.")
-    batch, spatial = target.shape[0], tuple(target.shape[2:])
-    if mask.ndim != target.ndim or mask.shape[1] != 1 or mask.shape[0] not in (1, batch) or mask.shape[2:] != spatial:
-        grid = ", ".join(str(n) for n in spatial)
-        raise ValueError(
-            f"{caller}: '{name}' must have shape ({batch}, 1, {grid}) or (1, 1, {grid}) (one channel on the grid of "
-            f"the fixed image, broadcast over the channels), got shape {tuple(mask.shape)}."
-        )
-    if mask.is_complex():
-        raise TypeError(f"{caller}: '{name}' must be a bool, integer or real floating tensor, got dtype {mask.dtype}.")
-    m = mask.detach()
-    if m.dtype != torch.bool:
-        if m.is_floating_point():
-            n_nan = int(torch.isnan(m).sum())
-            if n_nan:
-                raise ValueError(f"{caller}: '{name}' contains {n_nan} NaN values; it must be binary (0 or 1).")
-        binary = (m == 0) | (m == 1)
-        if not bool(binary.all()):
-            bad = torch.unique(m[~binary])[:5].tolist()
-            raise ValueError(
-                f"{caller}: '{name}' must be binary (values 0 and 1 only, or bool), got other values, e.g. {bad}."
-            )
-        m = m != 0
-    m = m.to(target.device)
-    counts = m.flatten(1).sum(dim=1)
-    if not bool((counts > 0).all()):
-        empty = torch.nonzero(counts == 0).flatten().tolist()
-        which = "" if m.shape[0] == 1 else f" for sample(s) {empty}"
-        raise ValueError(f"{caller}: '{name}' is all zero{which}: the mask selects no voxel.")
-    return m
 
 
 def _windows_ncc_squared(pred, target, settings: LNCCSettings, smooth_nr: float, smooth_dr: float) -> list:
@@ -617,7 +565,7 @@ def _masked_windows_ncc_squared(
 ) -> list:
     r"""Per kernel ``(ncc2, counting)``: the squared NCC over the masked voxels of every window ``(B, C, *W)`` and the
     counting windows :math:`n_o \ge f \prod k` as a 0/1 weight ``(B or 1, 1, *W)``. ``mask`` is the bool output of
-    :func:`_check_mask`.
+    :func:`~monai_avsm.utils.validation.check_binary_mask`.
 
     The images are centred on the mask (per sample and channel) and set to exactly 0 outside it, so the window sums of
     :class:`_WindowMoments` (without its own shift) are the sums over the masked voxels of each window; the window
@@ -684,7 +632,7 @@ def lncc_squared(
     Returns:
         ``(B, C, *W)``, ``W`` = :func:`valid_window_shape`, in the statistics dtype.
     """
-    _check_pair(pred, target, "lncc_squared")
+    check_image_pair(pred, target, "lncc_squared")
     ndim = pred.ndim - 2
     settings = parse_lncc_settings(ndim, (kernel_size,), (1.0,), (stride,), (dilation,), caller="lncc_squared")
     _check_fit(settings, pred.shape[2:], "lncc_squared")
@@ -748,12 +696,12 @@ def mk_lncc(
             window for a sample; ``mask_fraction`` outside ``(0, 1]``.
         TypeError: for non-floating images, a mask that is not a tensor, a non-numeric ``mask_fraction``.
     """
-    _check_pair(pred, target, "mk_lncc")
+    check_image_pair(pred, target, "mk_lncc")
     settings = resolve_lncc_settings(pred.shape[2:], kernel_sizes, kernel_weights, strides, dilations, caller="mk_lncc")
     fraction = _check_mask_fraction(mask_fraction, "mk_lncc")
     if mask is None:
         return _mk_lncc(pred, target, settings, smooth_nr, smooth_dr)
-    m = _check_mask(mask, target, "mk_lncc")
+    m = check_binary_mask(mask, target, "mask", "mk_lncc")
     return _mk_lncc(pred, target, settings, smooth_nr, smooth_dr, m, fraction, caller="mk_lncc")
 
 
@@ -792,7 +740,7 @@ def _mk_lncc(
     caller: str = "mk_lncc",
 ) -> torch.Tensor:
     """mk-LNCC per sample for checked inputs and settings; ``mask``: ``None`` or the bool output of
-    :func:`_check_mask` (``mask_fraction`` checked by the caller)."""
+    :func:`~monai_avsm.utils.validation.check_binary_mask` (``mask_fraction`` checked by the caller)."""
     loss = None
     if mask is None:
         maps = _windows_ncc_squared(pred, target, settings, smooth_nr, smooth_dr)
@@ -834,9 +782,9 @@ def global_ncc(
     Returns:
         ``(B, C)``.
     """
-    _check_pair(pred, target, "global_ncc")
+    check_image_pair(pred, target, "global_ncc")
     dtype = _stats_dtype(pred, target)
-    m = None if mask is None else _check_mask(mask, target, "global_ncc").flatten(2)
+    m = None if mask is None else check_binary_mask(mask, target, "mask", "global_ncc").flatten(2)
     with torch.autocast(device_type=pred.device.type, enabled=False):
         x = pred.to(dtype).flatten(2)
         y = target.to(dtype).flatten(2)

@@ -25,9 +25,7 @@ from monai_avsm.functional.lncc import (
     IntOrTuple,
     LNCCSettings,
     _check_fit,
-    _check_mask,
     _check_mask_fraction,
-    _check_pair,
     _mk_lncc,
     check_rule_options,
     default_lncc_settings,
@@ -35,6 +33,7 @@ from monai_avsm.functional.lncc import (
 )
 from monai_avsm.losses.utils import check_smooth, parse_reduction, reduce_loss
 from monai_avsm.utils.enums import LossReduction
+from monai_avsm.utils.validation import check_binary_mask, check_image_pair
 
 __all__ = ["MKLNCCLoss"]
 
@@ -195,7 +194,7 @@ class MKLNCCLoss(_Loss):
                 does not fit in ``S``, the mask is invalid (shape, not binary, NaN, empty for a sample), or a kernel
                 has no window with at least ``mask_fraction`` of its voxels in the mask for a sample.
         """
-        _check_pair(pred, target, "MKLNCCLoss")
+        check_image_pair(pred, target, "MKLNCCLoss")
         if pred.ndim - 2 != self.spatial_dims:
             raise ValueError(
                 f"MKLNCCLoss: 'pred' must have {self.spatial_dims} spatial dims ('spatial_dims'), i.e. shape "
@@ -206,7 +205,7 @@ class MKLNCCLoss(_Loss):
         if mask is None:
             loss = _mk_lncc(pred, target, settings, self.smooth_nr, self.smooth_dr)  # (B,)
         else:
-            m = _check_mask(mask, target, "MKLNCCLoss")
+            m = check_binary_mask(mask, target, "mask", "MKLNCCLoss")
             loss = _mk_lncc(
                 pred, target, settings, self.smooth_nr, self.smooth_dr, m, self.mask_fraction, caller="MKLNCCLoss"
             )
