@@ -21,12 +21,11 @@ from collections.abc import Sequence
 import torch
 from torch.nn.modules.loss import _Loss
 
-from monai_avsm.functional.lncc import (
-    IntOrTuple,
+from monai_avsm.functional.box_sums import IntOrTuple
+from monai_avsm.functional.lncc import _mk_lncc, check_mask_fraction
+from monai_avsm.functional.windows import (
     LNCCSettings,
     _check_fit,
-    _check_mask_fraction,
-    _mk_lncc,
     check_rule_options,
     default_lncc_settings,
     parse_lncc_settings,
@@ -170,7 +169,7 @@ class MKLNCCLoss(_Loss):
                 self.spatial_dims, kernel_sizes, kernel_weights, strides, dilations, caller="MKLNCCLoss"
             )
         self.smooth_nr, self.smooth_dr = check_smooth(smooth_nr, smooth_dr, "MKLNCCLoss")
-        self.mask_fraction = _check_mask_fraction(mask_fraction, "MKLNCCLoss")
+        self.mask_fraction = check_mask_fraction(mask_fraction, "MKLNCCLoss")
 
     def settings_for(self, spatial_shape: Sequence[int]) -> LNCCSettings:
         """The windows used for images of ``spatial_shape`` (the paper's rule when ``kernel_sizes`` is ``None``)."""

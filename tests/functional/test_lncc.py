@@ -20,16 +20,10 @@ import torch
 import torch.nn.functional as F
 from parameterized import parameterized
 
-from monai_avsm.functional.lncc import (
-    box_sums,
-    default_lncc_settings,
-    global_ncc,
-    lncc_squared,
-    mk_lncc,
-    parse_lncc_settings,
-    resolve_lncc_settings,
-    valid_window_shape,
-)
+from monai_avsm.functional.box_sums import box_sums, valid_window_shape
+from monai_avsm.functional.lncc import lncc_squared, mk_lncc
+from monai_avsm.functional.ncc import global_ncc
+from monai_avsm.functional.windows import default_lncc_settings, parse_lncc_settings, resolve_lncc_settings
 
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 

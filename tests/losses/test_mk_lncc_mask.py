@@ -21,7 +21,8 @@ import unittest
 import torch
 from parameterized import parameterized
 
-from monai_avsm.functional.lncc import global_ncc, mk_lncc
+from monai_avsm.functional.lncc import mk_lncc
+from monai_avsm.functional.ncc import global_ncc
 from monai_avsm.losses import GlobalNCCLoss, MKLNCCLoss
 from tests.utils import correlated_pair as _pair
 
