@@ -195,6 +195,9 @@ def mk_lncc(
     smooth_dr: float = 1e-5,
     mask: torch.Tensor | None = None,
     mask_fraction: float = 0.5,
+    *,
+    settings: LNCCSettings | None = None,
+    caller: str = "mk_lncc",
 ) -> torch.Tensor:
     r"""Multi-kernel LNCC loss per sample (paper eq. 2-3, squared NCC as in the authors' code).
 
@@ -220,10 +223,11 @@ def mk_lncc(
     Args:
         pred: ``(B, C, *S)`` image :math:`I`.
         target: ``(B, C, *S)`` image :math:`T`.
-        kernel_sizes: ``None``: the paper's rule (:func:`default_lncc_settings`) for ``S``, and then
-            ``kernel_weights``, ``strides`` and ``dilations`` must be ``None`` too. Otherwise see
-            :func:`parse_lncc_settings` (explicit kernels default to stride 1, dilation 1 and equal weights).
-        kernel_weights, strides, dilations: see :func:`parse_lncc_settings`.
+        kernel_sizes: ``None``: the paper's rule (:func:`~monai_avsm.functional.windows.default_lncc_settings`) for
+            ``S``, and then ``kernel_weights``, ``strides`` and ``dilations`` must be ``None`` too. Otherwise see
+            :func:`~monai_avsm.functional.windows.parse_lncc_settings` (explicit kernels default to stride 1,
+            dilation 1 and equal weights).
+        kernel_weights, strides, dilations: see :func:`~monai_avsm.functional.windows.parse_lncc_settings`.
         smooth_nr: added to the squared cross term of each window.
         smooth_dr: added to the product of the window variances (as sums), 1e-5 as in the authors' code.
         mask: ``None`` (every voxel) or a binary mask on the grid of ``target`` (the fixed image), shape
@@ -231,37 +235,43 @@ def mk_lncc(
             floating with values 0 and 1 only. Not differentiated.
         mask_fraction: :math:`f \in (0, 1]`, the smallest fraction of a window's voxels that must be in the mask for
             the window to count (default 0.5). Ignored without a mask.
+        settings: the windows as an :class:`~monai_avsm.functional.windows.LNCCSettings` (e.g. from
+            :func:`~monai_avsm.functional.windows.default_lncc_settings` or
+            :func:`~monai_avsm.functional.windows.parse_lncc_settings`), instead of ``kernel_sizes``,
+            ``kernel_weights``, ``strides`` and ``dilations`` (which must then be ``None``). Checked as explicit
+            windows are.
+        caller: the name in error messages (a wrapper such as :class:`~monai_avsm.losses.MKLNCCLoss` passes its own).
 
     Returns:
         ``(B,)`` in the statistics dtype (float32, or float64 for float64 inputs).
 
     Raises:
-        ValueError: for shapes that differ, invalid settings, or a dilated kernel larger than the image; a mask of the
-            wrong shape, not binary, containing NaN, or selecting no voxel of a sample; a kernel with no counting
-            window for a sample; ``mask_fraction`` outside ``(0, 1]``.
-        TypeError: for non-floating images, a mask that is not a tensor, a non-numeric ``mask_fraction``.
+        ValueError: for shapes that differ, invalid settings, or a dilated kernel larger than the image; ``settings``
+            together with ``kernel_sizes``, ``kernel_weights``, ``strides`` or ``dilations``; a mask of the wrong
+            shape, not binary, containing NaN, or selecting no voxel of a sample; a kernel with no counting window for
+            a sample; ``mask_fraction`` outside ``(0, 1]``.
+        TypeError: for non-floating images, ``settings`` that is not an ``LNCCSettings``, a mask that is not a tensor,
+            a non-numeric ``mask_fraction``.
     """
-    check_image_pair(pred, target, "mk_lncc")
-    settings = resolve_lncc_settings(pred.shape[2:], kernel_sizes, kernel_weights, strides, dilations, caller="mk_lncc")
-    fraction = check_mask_fraction(mask_fraction, "mk_lncc")
-    if mask is None:
-        return _mk_lncc(pred, target, settings, smooth_nr, smooth_dr)
-    m = check_binary_mask(mask, target, "mask", "mk_lncc")
-    return _mk_lncc(pred, target, settings, smooth_nr, smooth_dr, m, fraction, caller="mk_lncc")
-
-
-def _mk_lncc(
-    pred,
-    target,
-    settings: LNCCSettings,
-    smooth_nr: float,
-    smooth_dr: float,
-    mask: torch.Tensor | None = None,
-    mask_fraction: float = 0.5,
-    caller: str = "mk_lncc",
-) -> torch.Tensor:
-    """mk-LNCC per sample for checked inputs and settings; ``mask``: ``None`` or the bool output of
-    :func:`~monai_avsm.utils.validation.check_binary_mask` (``mask_fraction`` checked by the caller)."""
+    check_image_pair(pred, target, caller)
+    if settings is not None:
+        if not isinstance(settings, LNCCSettings):
+            raise TypeError(f"{caller}: 'settings' must be an LNCCSettings or None, got {type(settings).__name__}.")
+        options = {
+            "kernel_sizes": kernel_sizes,
+            "kernel_weights": kernel_weights,
+            "strides": strides,
+            "dilations": dilations,
+        }
+        given = [name for name, value in options.items() if value is not None]
+        if given:
+            raise ValueError(
+                f"{caller}: 'settings' sets the windows, but {', '.join(repr(g) for g in given)} was given as well; "
+                f"pass one or the other."
+            )
+        kernel_sizes, kernel_weights, strides, dilations = settings
+    settings = resolve_lncc_settings(pred.shape[2:], kernel_sizes, kernel_weights, strides, dilations, caller=caller)
+    fraction = check_mask_fraction(mask_fraction, caller)
     loss = None
     if mask is None:
         maps = _windows_ncc_squared(pred, target, settings, smooth_nr, smooth_dr)
@@ -269,8 +279,9 @@ def _mk_lncc(
             term = w * (1.0 - ncc2.flatten(1).mean(dim=1))  # mean over channels and windows
             loss = term if loss is None else loss + term
         return loss
+    m = check_binary_mask(mask, target, "mask", caller)
     channels = pred.shape[1]
-    maps = _masked_windows_ncc_squared(pred, target, mask, settings, smooth_nr, smooth_dr, mask_fraction, caller)
+    maps = _masked_windows_ncc_squared(pred, target, m, settings, smooth_nr, smooth_dr, fraction, caller)
     for w, (ncc2, counting) in zip(settings.kernel_weights, maps):
         mean = (ncc2 * counting).flatten(1).sum(dim=1) / (channels * counting.flatten(1).sum(dim=1))
         term = w * (1.0 - mean)  # mean over channels and counting windows

@@ -10,8 +10,9 @@
 # limitations under the License.
 r"""``MKLNCCLoss``: the multi-kernel localized NCC similarity of AVSM (paper eq. 2-3, method spec §4).
 
-A MONAI-style loss (``_Loss``, ``reduction``) over :func:`monai_avsm.functional.lncc.mk_lncc`; usable in any MONAI
-registration pipeline in place of ``LocalNormalizedCrossCorrelationLoss``.
+A MONAI-style loss (``_Loss``, ``reduction``) over :func:`monai_avsm.functional.lncc.mk_lncc`, which its ``forward``
+calls with the resolved windows; usable in any MONAI registration pipeline in place of
+``LocalNormalizedCrossCorrelationLoss``.
 """
 
 from __future__ import annotations
@@ -22,17 +23,11 @@ import torch
 from torch.nn.modules.loss import _Loss
 
 from monai_avsm.functional.box_sums import IntOrTuple
-from monai_avsm.functional.lncc import _mk_lncc, check_mask_fraction
-from monai_avsm.functional.windows import (
-    LNCCSettings,
-    _check_fit,
-    check_rule_options,
-    default_lncc_settings,
-    parse_lncc_settings,
-)
+from monai_avsm.functional.lncc import check_mask_fraction, mk_lncc
+from monai_avsm.functional.windows import LNCCSettings, check_rule_options, default_lncc_settings, parse_lncc_settings
 from monai_avsm.losses.utils import check_smooth, parse_reduction, reduce_loss
 from monai_avsm.utils.enums import LossReduction
-from monai_avsm.utils.validation import check_binary_mask, check_image_pair
+from monai_avsm.utils.validation import check_image_pair
 
 __all__ = ["MKLNCCLoss"]
 
@@ -199,15 +194,16 @@ class MKLNCCLoss(_Loss):
                 f"MKLNCCLoss: 'pred' must have {self.spatial_dims} spatial dims ('spatial_dims'), i.e. shape "
                 f"(B, C, {', '.join('S' + str(i) for i in range(self.spatial_dims))}), got shape {tuple(pred.shape)}."
             )
-        settings = self.settings_for(pred.shape[2:])
-        _check_fit(settings, pred.shape[2:], "MKLNCCLoss")
-        if mask is None:
-            loss = _mk_lncc(pred, target, settings, self.smooth_nr, self.smooth_dr)  # (B,)
-        else:
-            m = check_binary_mask(mask, target, "mask", "MKLNCCLoss")
-            loss = _mk_lncc(
-                pred, target, settings, self.smooth_nr, self.smooth_dr, m, self.mask_fraction, caller="MKLNCCLoss"
-            )
+        loss = mk_lncc(
+            pred,
+            target,
+            smooth_nr=self.smooth_nr,
+            smooth_dr=self.smooth_dr,
+            mask=mask,
+            mask_fraction=self.mask_fraction,
+            settings=self.settings_for(pred.shape[2:]),
+            caller="MKLNCCLoss",
+        )  # (B,)
         return reduce_loss(loss, self.reduction)
 
     def extra_repr(self) -> str:

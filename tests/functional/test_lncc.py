@@ -240,6 +240,25 @@ class TestMKLNCC(unittest.TestCase):
         s = default_lncc_settings((20, 24))  # k = 10, stride 2, dilation 1
         torch.testing.assert_close(mk_lncc(p, t), mk_lncc(p, t, *s))
 
+    def test_settings_argument(self):
+        g = torch.Generator().manual_seed(5)
+        p = torch.randn(2, 2, 10, 11, dtype=torch.float64, generator=g)
+        t = p + torch.randn(p.shape, dtype=torch.float64, generator=g)
+        windows = ((3, (4, 2)), (0.4, 0.6), (1, (2, 3)), (1, (2, 1)))
+        s = parse_lncc_settings(2, *windows)
+        torch.testing.assert_close(mk_lncc(p, t, settings=s), mk_lncc(p, t, *windows), rtol=0, atol=0)
+        rule = default_lncc_settings(p.shape[2:])
+        torch.testing.assert_close(mk_lncc(p, t, settings=rule), mk_lncc(p, t), rtol=0, atol=0)
+        mask = torch.ones(1, 1, 10, 11)
+        torch.testing.assert_close(mk_lncc(p, t, mask=mask, settings=s), mk_lncc(p, t, *windows, mask=mask))
+        with self.assertRaisesRegex(ValueError, r"mk_lncc: 'settings' sets the windows, but 'kernel_sizes'"):
+            mk_lncc(p, t, 3, settings=s)
+        with self.assertRaisesRegex(TypeError, "mk_lncc: 'settings' must be an LNCCSettings"):
+            mk_lncc(p, t, settings=((3,), (1.0,), (1,), (1,)))
+        # checked as explicit windows are, with the caller's name
+        with self.assertRaisesRegex(ValueError, r"MKLNCCLoss: 'kernel_sizes' entry 0 .*extent \(12, 12\)"):
+            mk_lncc(p, t, settings=parse_lncc_settings(2, 12), caller="MKLNCCLoss")
+
     def test_ill_shapes(self):
         with self.assertRaisesRegex(ValueError, "'pred' and 'target'"):
             mk_lncc(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 9), 3)
