@@ -27,6 +27,7 @@ __all__ = [
     "LNCCSettings",
     "check_rule_options",
     "default_lncc_settings",
+    "paper_lncc_stride",
     "parse_lncc_settings",
     "resolve_lncc_settings",
 ]
@@ -41,8 +42,17 @@ class LNCCSettings(NamedTuple):
     dilations: tuple[tuple[int, ...], ...]
 
 
+def paper_lncc_stride(kernel_size: int) -> int:
+    r"""The stride of the paper's window rule for a cubic kernel of ``kernel_size`` voxels per axis,
+    :math:`\max(\lfloor (k+1)/4 \rfloor, 1)` (the authors' easyreg ``LNCCLoss`` / mermaid ``LNCCSimilarity``; used by
+    :func:`default_lncc_settings`)."""
+    return max(int((int(kernel_size) + 1) / 4), 1)
+
+
 def default_lncc_settings(spatial_shape: Sequence[int]) -> LNCCSettings:
     r"""The paper's window rule (supplementary A.1; easyreg ``LNCCLoss``, mermaid ``LNCCSimilarity``).
+
+    This function is the one statement of the rule in monai_avsm; the losses and optimisers refer to it.
 
     With :math:`S` the smallest spatial size, cubic kernels :math:`k = \lfloor S \cdot r \rfloor`:
 
@@ -51,8 +61,8 @@ def default_lncc_settings(spatial_shape: Sequence[int]) -> LNCCSettings:
       :math:`(\omega, s) = \{(0.3, S/4), (0.7, S/2)\}`);
     - :math:`S < 64`: :math:`r = 1/2`, weight 1, dilation 1;
 
-    and stride :math:`\max(\lfloor (k+1)/4 \rfloor, 1)` for every kernel. For 80x192x192: k = 20 (stride 5, dilation
-    2) and k = 40 (stride 10, dilation 2).
+    and stride :math:`\max(\lfloor (k+1)/4 \rfloor, 1)` for every kernel (:func:`paper_lncc_stride`). For
+    80x192x192: k = 20 (stride 5, dilation 2) and k = 40 (stride 10, dilation 2).
 
     The dilated extent :math:`(k-1)d + 1` always fits: :math:`2\lfloor S/4 \rfloor - 1 < S` and
     :math:`2\lfloor S/2 \rfloor - 1 < S`. The guard below, which lowers a dilation to the largest that fits, therefore
@@ -88,7 +98,7 @@ def default_lncc_settings(spatial_shape: Sequence[int]) -> LNCCSettings:
         k = int(size * r)
         d = dilation if (k - 1) * dilation + 1 <= size else max((size - 1) // max(k - 1, 1), 1)
         kernels.append((k,) * ndim)
-        strides.append((max(int((k + 1) / 4), 1),) * ndim)
+        strides.append((paper_lncc_stride(k),) * ndim)
         dilations.append((d,) * ndim)
     return LNCCSettings(tuple(kernels), weights, tuple(strides), tuple(dilations))
 

@@ -52,19 +52,13 @@ class MKLNCCLoss(_Loss):
     (0 by default), finite with finite gradients.
 
     The window sums cost :math:`O(\text{voxels})` per kernel whatever the window size (separable prefix sums; see
-    :mod:`monai_avsm.functional.lncc`); statistics are computed in float32 for float16/bfloat16 inputs (float64 for
+    :mod:`monai_avsm.functional.box_sums`); statistics are computed in float32 for float16/bfloat16 inputs (float64 for
     float64) with autocast disabled, and the loss is returned in that dtype.
 
-    Defaults (``kernel_sizes=None``): the paper's rule from the smallest spatial size :math:`S` of the input, evaluated
-    at every forward call (:func:`~monai_avsm.functional.lncc.default_lncc_settings`):
-
-    - :math:`S \ge 128`: cubic kernels :math:`S/16, S/8, S/4`, weights 0.1, 0.3, 0.6, dilation 2;
-    - :math:`64 \le S < 128`: :math:`S/4, S/2`, weights 0.3, 0.7, dilation 2;
-    - :math:`S < 64`: :math:`S/2`, weight 1, dilation 1;
-
-    with kernel sizes truncated to int and stride :math:`\max(\lfloor (k+1)/4 \rfloor, 1)`. For 80x192x192:
-    k = 20 (stride 5, dilation 2) and k = 40 (stride 10, dilation 2). The rule's dilated kernels always fit in the
-    image (:math:`(k-1) \cdot 2 + 1 < S`).
+    Defaults (``kernel_sizes=None``): the paper's window rule for the smallest spatial size :math:`S` of the input,
+    evaluated at every forward call (:func:`~monai_avsm.functional.windows.default_lncc_settings`, which states it;
+    :meth:`settings_for` shows the windows for a size). For 80x192x192: k = 20 (stride 5, dilation 2) and k = 40
+    (stride 10, dilation 2), weights 0.3 / 0.7.
 
     Deviation / notes:
         - The NCC is squared (the authors' code, not the paper's eq. 2): anti-correlated windows count as matches,
