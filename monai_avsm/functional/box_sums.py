@@ -34,7 +34,7 @@ from typing import Union
 import torch
 from torch.autograd.function import once_differentiable
 
-__all__ = ["IntOrTuple", "box_sums", "per_axis_ints", "valid_window_shape", "window_moments"]
+__all__ = ["IntOrTuple", "WindowSpec", "box_sums", "per_axis_ints", "valid_window_shape", "window_moments"]
 
 #: one kernel's size, stride or dilation: an int (the same on every axis) or one int per spatial axis
 IntOrTuple = Union[int, Sequence[int]]

@@ -85,7 +85,13 @@ def _ncc_squared_from_moments(
 
 
 def check_mask_fraction(mask_fraction: float, caller: str) -> float:
-    """``mask_fraction`` as a float in ``(0, 1]``."""
+    """``mask_fraction`` (the smallest fraction :math:`f` of a window's voxels in the mask for the window to count, see
+    :func:`mk_lncc`) as a float in ``(0, 1]``.
+
+    Raises:
+        TypeError: if it is not a number (``bool`` included).
+        ValueError: if it is outside ``(0, 1]`` or NaN.
+    """
     if isinstance(mask_fraction, bool) or not isinstance(mask_fraction, (int, float)):
         raise TypeError(f"{caller}: 'mask_fraction' must be a number in (0, 1], got {mask_fraction!r}.")
     value = float(mask_fraction)
