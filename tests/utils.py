@@ -87,7 +87,7 @@ def conv_box_sums(x: torch.Tensor, k, s, d) -> torch.Tensor:
 
 
 def brute_force_ncc_squared(p, t, kernel_size, stride, dilation, nr=0.0, dr=1e-5, mask=None):
-    """The one brute-force reference of LNCC (paper eq. 2, squared): explicit Python loops over every valid window,
+    r"""The one brute-force reference of LNCC (paper eq. 2, squared): explicit Python loops over every valid window,
     in float64.
 
     Each window's :math:`\mathrm{ncc}^2 = (c^2 + nr) / (v_I v_T + dr)` from its voxels centred on their own mean;
