@@ -52,7 +52,7 @@ def run_case(case: str, shape, device_name: str, repeats: int, threads: int) -> 
     device = torch.device(device_name)
     from monai.losses import LocalNormalizedCrossCorrelationLoss
 
-    from monai_avsm.functional.lncc import default_lncc_settings
+    from monai_avsm.functional import default_lncc_settings
     from monai_avsm.losses import MKLNCCLoss
 
     g = torch.Generator().manual_seed(0)
@@ -111,7 +111,7 @@ def main() -> None:
             worker = ["--worker", f"{case}#{device}", "--repeats", str(repeats), "--threads", str(args.threads)]
             return run_in_subprocess(__file__, worker + ["--shape", *map(str, shape)])
 
-        from monai_avsm.functional.lncc import default_lncc_settings
+        from monai_avsm.functional import default_lncc_settings
 
         st = default_lncc_settings(shape)
         paper = "paper rule: k " + "/".join(str(k[0]) for k in st.kernel_sizes)

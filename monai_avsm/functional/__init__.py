@@ -8,7 +8,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Stateless tensor mathematics of AVSM: maps, affines, smoothing, advection, Jacobians.
+"""Stateless tensor mathematics of AVSM: maps, affines, smoothing, advection, Jacobians, box sums, (mk-)LNCC, NCC.
 
 No ``nn.Module`` and no ignite here; the blocks, losses and metrics are thin wrappers of these functions.
 Import idiom: ``import monai_avsm.functional as AF``.
@@ -27,6 +27,7 @@ from .affine import (
     theta_from_affine,
     update_affine,
 )
+from .box_sums import box_sums
 from .finite_differences import central_difference
 from .inverse import compose_with_affine, inverse_map, invert_velocities
 from .jacobian import (
@@ -39,8 +40,9 @@ from .jacobian import (
     jacobian_matrix,
     matrix_determinant,
 )
-from .lncc import LNCCSettings, box_sums, default_lncc_settings, global_ncc, lncc_squared, mk_lncc
+from .lncc import LNCCSettings, default_lncc_settings, lncc_squared, mk_lncc
 from .maps import compose_maps, ddf_to_map, identity_map, map_to_ddf, map_to_grid, resample_map, warp_image, warp_label
+from .ncc import global_ncc
 from .smoothing import (
     PAPER_SIGMAS,
     PAPER_WEIGHTS,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch.nn.modules.loss import _Loss
 
-from monai_avsm.functional.lncc import global_ncc
+from monai_avsm.functional.ncc import global_ncc
 from monai_avsm.losses.utils import check_smooth, parse_reduction, reduce_loss
 from monai_avsm.utils.enums import LossReduction
 

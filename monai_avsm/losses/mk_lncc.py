@@ -10,8 +10,9 @@
 # limitations under the License.
 r"""``MKLNCCLoss``: the multi-kernel localized NCC similarity of AVSM (paper eq. 2-3, method spec §4).
 
-A MONAI-style loss (``_Loss``, ``reduction``) over :func:`monai_avsm.functional.lncc.mk_lncc`; usable in any MONAI
-registration pipeline in place of ``LocalNormalizedCrossCorrelationLoss``.
+A MONAI-style loss (``_Loss``, ``reduction``) over :func:`monai_avsm.functional.lncc.mk_lncc`, which its ``forward``
+calls with the resolved windows; usable in any MONAI registration pipeline in place of
+``LocalNormalizedCrossCorrelationLoss``.
 """
 
 from __future__ import annotations
@@ -21,20 +22,12 @@ from collections.abc import Sequence
 import torch
 from torch.nn.modules.loss import _Loss
 
-from monai_avsm.functional.lncc import (
-    IntOrTuple,
-    LNCCSettings,
-    _check_fit,
-    _check_mask,
-    _check_mask_fraction,
-    _check_pair,
-    _mk_lncc,
-    check_rule_options,
-    default_lncc_settings,
-    parse_lncc_settings,
-)
+from monai_avsm.functional.box_sums import IntOrTuple
+from monai_avsm.functional.lncc import check_mask_fraction, mk_lncc
+from monai_avsm.functional.windows import LNCCSettings, check_rule_options, default_lncc_settings, parse_lncc_settings
 from monai_avsm.losses.utils import check_smooth, parse_reduction, reduce_loss
 from monai_avsm.utils.enums import LossReduction
+from monai_avsm.utils.validation import check_image_pair
 
 __all__ = ["MKLNCCLoss"]
 
@@ -59,19 +52,13 @@ class MKLNCCLoss(_Loss):
     (0 by default), finite with finite gradients.
 
     The window sums cost :math:`O(\text{voxels})` per kernel whatever the window size (separable prefix sums; see
-    :mod:`monai_avsm.functional.lncc`); statistics are computed in float32 for float16/bfloat16 inputs (float64 for
+    :mod:`monai_avsm.functional.box_sums`); statistics are computed in float32 for float16/bfloat16 inputs (float64 for
     float64) with autocast disabled, and the loss is returned in that dtype.
 
-    Defaults (``kernel_sizes=None``): the paper's rule from the smallest spatial size :math:`S` of the input, evaluated
-    at every forward call (:func:`~monai_avsm.functional.lncc.default_lncc_settings`):
-
-    - :math:`S \ge 128`: cubic kernels :math:`S/16, S/8, S/4`, weights 0.1, 0.3, 0.6, dilation 2;
-    - :math:`64 \le S < 128`: :math:`S/4, S/2`, weights 0.3, 0.7, dilation 2;
-    - :math:`S < 64`: :math:`S/2`, weight 1, dilation 1;
-
-    with kernel sizes truncated to int and stride :math:`\max(\lfloor (k+1)/4 \rfloor, 1)`. For 80x192x192:
-    k = 20 (stride 5, dilation 2) and k = 40 (stride 10, dilation 2). The rule's dilated kernels always fit in the
-    image (:math:`(k-1) \cdot 2 + 1 < S`).
+    Defaults (``kernel_sizes=None``): the paper's window rule for the smallest spatial size :math:`S` of the input,
+    evaluated at every forward call (:func:`~monai_avsm.functional.windows.default_lncc_settings`, which states it;
+    :meth:`settings_for` shows the windows for a size). For 80x192x192: k = 20 (stride 5, dilation 2) and k = 40
+    (stride 10, dilation 2), weights 0.3 / 0.7.
 
     Deviation / notes:
         - The NCC is squared (the authors' code, not the paper's eq. 2): anti-correlated windows count as matches,
@@ -171,7 +158,7 @@ class MKLNCCLoss(_Loss):
                 self.spatial_dims, kernel_sizes, kernel_weights, strides, dilations, caller="MKLNCCLoss"
             )
         self.smooth_nr, self.smooth_dr = check_smooth(smooth_nr, smooth_dr, "MKLNCCLoss")
-        self.mask_fraction = _check_mask_fraction(mask_fraction, "MKLNCCLoss")
+        self.mask_fraction = check_mask_fraction(mask_fraction, "MKLNCCLoss")
 
     def settings_for(self, spatial_shape: Sequence[int]) -> LNCCSettings:
         """The windows used for images of ``spatial_shape`` (the paper's rule when ``kernel_sizes`` is ``None``)."""
@@ -195,21 +182,22 @@ class MKLNCCLoss(_Loss):
                 does not fit in ``S``, the mask is invalid (shape, not binary, NaN, empty for a sample), or a kernel
                 has no window with at least ``mask_fraction`` of its voxels in the mask for a sample.
         """
-        _check_pair(pred, target, "MKLNCCLoss")
+        check_image_pair(pred, target, "MKLNCCLoss")
         if pred.ndim - 2 != self.spatial_dims:
             raise ValueError(
                 f"MKLNCCLoss: 'pred' must have {self.spatial_dims} spatial dims ('spatial_dims'), i.e. shape "
                 f"(B, C, {', '.join('S' + str(i) for i in range(self.spatial_dims))}), got shape {tuple(pred.shape)}."
             )
-        settings = self.settings_for(pred.shape[2:])
-        _check_fit(settings, pred.shape[2:], "MKLNCCLoss")
-        if mask is None:
-            loss = _mk_lncc(pred, target, settings, self.smooth_nr, self.smooth_dr)  # (B,)
-        else:
-            m = _check_mask(mask, target, "MKLNCCLoss")
-            loss = _mk_lncc(
-                pred, target, settings, self.smooth_nr, self.smooth_dr, m, self.mask_fraction, caller="MKLNCCLoss"
-            )
+        loss = mk_lncc(
+            pred,
+            target,
+            smooth_nr=self.smooth_nr,
+            smooth_dr=self.smooth_dr,
+            mask=mask,
+            mask_fraction=self.mask_fraction,
+            settings=self.settings_for(pred.shape[2:]),
+            caller="MKLNCCLoss",
+        )  # (B,)
         return reduce_loss(loss, self.reduction)
 
     def extra_repr(self) -> str:

@@ -32,7 +32,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from monai_avsm.functional.jacobian import jacobian_determinant
-from monai_avsm.functional.lncc import _check_mask
 from monai_avsm.functional.maps import identity_map, resample_map, warp_image
 from monai_avsm.losses.avsm import _masked_similarity
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
@@ -55,6 +54,7 @@ from monai_avsm.optimization.utils import (
 )
 from monai_avsm.optimization.vsvf import _batched_field, optimize_momentum
 from monai_avsm.utils.enums import BoundaryMode, KernelNormalization
+from monai_avsm.utils.validation import check_binary_mask
 
 __all__ = ["DeformablePreset", "PRESETS", "deformable_opt", "fold_penalty", "level_shapes", "GlobalMISimilarity"]
 
@@ -425,7 +425,7 @@ def deformable_opt(
     if max_voxels is not None and not (int(max_voxels) == max_voxels and max_voxels >= 4**ndim):
         raise ValueError(f"{caller}: 'max_voxels' must be an integer >= {4**ndim} or None, got {max_voxels}.")
     if mask is not None:
-        mask = _check_mask(mask, fixed, caller, "mask")
+        mask = check_binary_mask(mask, fixed, "mask", caller)
     if isinstance(similarity, str):
         if similarity not in ("lncc", "mi"):
             raise ValueError(f"{caller}: 'similarity' must be 'lncc', 'mi' or a callable, got {similarity!r}.")

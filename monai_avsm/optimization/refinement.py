@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 import torch
 
-from monai_avsm.functional.lncc import _check_mask
 from monai_avsm.functional.maps import map_to_ddf, warp_image
 from monai_avsm.functional.smoothing import PAPER_SIGMAS, PAPER_WEIGHTS
 from monai_avsm.losses.avsm import _masked_similarity
@@ -39,6 +38,7 @@ from monai_avsm.optimization.utils import (
 )
 from monai_avsm.optimization.vsvf import _batched_field, optimize_momentum
 from monai_avsm.utils.enums import BoundaryMode, KernelNormalization
+from monai_avsm.utils.validation import check_binary_mask
 
 __all__ = ["refine"]
 
@@ -147,7 +147,7 @@ def refine(
     ndim = check_pair(moving, fixed, caller)
     sp = spacing_for(spacing, ndim, caller)
     if mask is not None:
-        mask = _check_mask(mask, fixed, caller, "mask")
+        mask = check_binary_mask(mask, fixed, "mask", caller)
     if isinstance(iterations, bool) or int(iterations) != iterations or iterations < 0:
         raise ValueError(f"{caller}: 'iterations' must be an integer >= 0, got {iterations}.")
     if not lr > 0:

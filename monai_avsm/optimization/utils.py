@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from monai_avsm.functional.maps import resample_map, warp_image
+from monai_avsm.functional.windows import paper_lncc_stride
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
 from monai_avsm.utils.validation import check_finite, check_same_spatial_shape, check_spatial_tensor, ensure_spacing
 
@@ -258,17 +259,17 @@ def run_pyramid(
 def default_similarity(spatial_dims: int, spatial_shape: Sequence[int], full_scale: bool) -> MKLNCCLoss:
     r"""mk-LNCC for one pyramid level (method spec §4 and §8), per-sample values (``reduction="none"``).
 
-    - full scale: the paper's kernel rule for the image size (:func:`~monai_avsm.functional.default_lncc_settings`:
-      windows :math:`S/4, S/2` weighted 0.3/0.7 for :math:`64 \le S < 128`, and so on);
+    - full scale: the paper's window rule for the image size
+      (:func:`~monai_avsm.functional.windows.default_lncc_settings`);
     - coarse scales (spec §8, "single kernel :math:`S_k/2`"): one cubic window of half the smallest size :math:`S_k`
-      of that level, weight 1, stride :math:`\max(\lfloor (k+1)/4 \rfloor, 1)`, dilation 1. For :math:`S_k < 64`
-      this is what the paper's rule gives anyway.
+      of that level, weight 1, the rule's stride (:func:`~monai_avsm.functional.windows.paper_lncc_stride`),
+      dilation 1. For :math:`S_k < 64` this is what the paper's rule gives anyway.
     """
     if full_scale:
         return MKLNCCLoss(spatial_dims, reduction="none")
     k = max(2, min(int(n) for n in spatial_shape) // 2)
     return MKLNCCLoss(
-        spatial_dims, kernel_sizes=[k], kernel_weights=[1.0], strides=[max((k + 1) // 4, 1)], dilations=[1],
+        spatial_dims, kernel_sizes=[k], kernel_weights=[1.0], strides=[paper_lncc_stride(k)], dilations=[1],
         reduction="none",
     )  # fmt: skip
 

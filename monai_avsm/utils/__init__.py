@@ -19,12 +19,28 @@ from .lazy import lazy_exports
 from .options import look_up_option
 
 if TYPE_CHECKING:
-    from .validation import check_finite, check_map, check_same_spatial_shape, check_spatial_tensor, ensure_spacing
+    from .validation import (
+        check_binary_mask,
+        check_finite,
+        check_image_pair,
+        check_map,
+        check_same_spatial_shape,
+        check_spatial_tensor,
+        ensure_spacing,
+    )
 
 # the checks need torch: imported on first use, so that ``import monai_avsm`` (and the command line's --help) do not
 _EXPORTS = {
     name: ".validation"
-    for name in ("check_finite", "check_map", "check_same_spatial_shape", "check_spatial_tensor", "ensure_spacing")
+    for name in (
+        "check_binary_mask",
+        "check_finite",
+        "check_image_pair",
+        "check_map",
+        "check_same_spatial_shape",
+        "check_spatial_tensor",
+        "ensure_spacing",
+    )
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ("enums", "jsonable", "lazy", "options", "validation"))
 
@@ -37,7 +53,9 @@ __all__ = [
     "MapSpace",
     "StrEnum",
     "look_up_option",
+    "check_binary_mask",
     "check_finite",
+    "check_image_pair",
     "check_map",
     "check_same_spatial_shape",
     "check_spatial_tensor",

@@ -17,7 +17,15 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["check_spatial_tensor", "check_map", "check_same_spatial_shape", "check_finite", "ensure_spacing"]
+__all__ = [
+    "check_spatial_tensor",
+    "check_map",
+    "check_same_spatial_shape",
+    "check_finite",
+    "ensure_spacing",
+    "check_image_pair",
+    "check_binary_mask",
+]
 
 
 def check_spatial_tensor(x: torch.Tensor, name: str, caller: str, channels: int | None = None) -> int:
@@ -88,3 +96,69 @@ def ensure_spacing(spacing: Sequence[float] | torch.Tensor | float | None, ndim:
     if any(not v > 0 for v in values):
         raise ValueError(f"{caller}: 'spacing' must be positive, got {values}.")
     return values
+
+
+def check_image_pair(pred: torch.Tensor, target: torch.Tensor, caller: str) -> None:
+    """Check that ``pred`` and ``target`` are floating tensors of the same shape ``(B, C, *S)`` (any number of spatial
+    axes >= 1), as the similarities of :mod:`monai_avsm.functional` take them."""
+    for name, t in (("pred", pred), ("target", target)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{caller}: '{name}' must be a torch.Tensor, got {type(t).__name__}.")
+        if not t.is_floating_point():
+            raise TypeError(f"{caller}: '{name}' must be a floating point tensor, got dtype {t.dtype}.")
+    if pred.ndim < 3:
+        raise ValueError(f"{caller}: 'pred' must have shape (B, C, *S), got shape {tuple(pred.shape)}.")
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"{caller}: 'pred' and 'target' must have the same shape, got {tuple(pred.shape)} and "
+            f"{tuple(target.shape)}."
+        )
+
+
+def check_binary_mask(mask: torch.Tensor, reference: torch.Tensor, name: str, caller: str) -> torch.Tensor:
+    """Check a binary mask on the grid of ``reference`` ``(B, C, *S)`` (the fixed image) and return it as a bool
+    tensor on the device of ``reference``.
+
+    The mask must have shape ``(B, 1, *S)`` or ``(1, 1, *S)``, be bool, integer or floating with values 0 and 1 only
+    (no NaN), and select at least one voxel of every sample. It is detached (no gradient flows to a mask).
+
+    Raises:
+        TypeError: if ``mask`` is not a tensor or is complex.
+        ValueError: for a wrong shape, values other than 0 and 1, NaN, or a sample with no voxel selected.
+    """
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"{caller}: '{name}' must be a torch.Tensor or None, got {type(mask).__name__}.")
+    batch, spatial = reference.shape[0], tuple(reference.shape[2:])
+    if (
+        mask.ndim != reference.ndim
+        or mask.shape[1] != 1
+        or mask.shape[0] not in (1, batch)
+        or mask.shape[2:] != spatial
+    ):
+        grid = ", ".join(str(n) for n in spatial)
+        raise ValueError(
+            f"{caller}: '{name}' must have shape ({batch}, 1, {grid}) or (1, 1, {grid}) (one channel on the grid of "
+            f"the fixed image, broadcast over the channels), got shape {tuple(mask.shape)}."
+        )
+    if mask.is_complex():
+        raise TypeError(f"{caller}: '{name}' must be a bool, integer or real floating tensor, got dtype {mask.dtype}.")
+    m = mask.detach()
+    if m.dtype != torch.bool:
+        if m.is_floating_point():
+            n_nan = int(torch.isnan(m).sum())
+            if n_nan:
+                raise ValueError(f"{caller}: '{name}' contains {n_nan} NaN values; it must be binary (0 or 1).")
+        binary = (m == 0) | (m == 1)
+        if not bool(binary.all()):
+            bad = torch.unique(m[~binary])[:5].tolist()
+            raise ValueError(
+                f"{caller}: '{name}' must be binary (values 0 and 1 only, or bool), got other values, e.g. {bad}."
+            )
+        m = m != 0
+    m = m.to(reference.device)
+    counts = m.flatten(1).sum(dim=1)
+    if not bool((counts > 0).all()):
+        empty = torch.nonzero(counts == 0).flatten().tolist()
+        which = "" if m.shape[0] == 1 else f" for sample(s) {empty}"
+        raise ValueError(f"{caller}: '{name}' is all zero{which}: the mask selects no voxel.")
+    return m

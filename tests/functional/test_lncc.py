@@ -8,194 +8,22 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Tests of monai_avsm.functional.lncc: box sums against conv ones-kernels, per-window NCC² against explicit loops,
-the paper's window rule, settings validation, global NCC."""
+"""Tests of monai_avsm.functional.lncc (paper eq. 2-3): per-window NCC² against the brute-force reference, mk_lncc
+as the weighted sum of its kernels, the paper's rule, settings=, and the optional mask (a project extension): the loss
+of cropped images for a box mask, all-ones masks, mask_fraction and gradients."""
 
 from __future__ import annotations
 
-import itertools
 import unittest
 
 import torch
-import torch.nn.functional as F
 from parameterized import parameterized
 
-from monai_avsm.functional.lncc import (
-    box_sums,
-    default_lncc_settings,
-    global_ncc,
-    lncc_squared,
-    mk_lncc,
-    parse_lncc_settings,
-    resolve_lncc_settings,
-    valid_window_shape,
-)
-
-CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-
-
-def conv_box_sums(x: torch.Tensor, k, s, d) -> torch.Tensor:
-    """Window sums with a ones-kernel convolution (the authors' way)."""
-    b, c = x.shape[:2]
-    ndim = x.ndim - 2
-    y = CONV[ndim](x.reshape(b * c, 1, *x.shape[2:]), torch.ones((1, 1, *k), dtype=x.dtype), stride=s, dilation=d)
-    return y.reshape(b, c, *y.shape[2:])
-
-
-def loop_ncc_squared(p: torch.Tensor, t: torch.Tensor, k, s, d, nr=0.0, dr=1e-5) -> torch.Tensor:
-    """Squared NCC of every valid window by explicit loops over the windows (float64 reference)."""
-    shape = p.shape[2:]
-    counts = valid_window_shape(shape, k, s, d)
-    out = torch.zeros(*p.shape[:2], *counts, dtype=torch.float64)
-    for o in itertools.product(*[range(n) for n in counts]):
-        idx = (Ellipsis,) + tuple(slice(oa * sa, oa * sa + (ka - 1) * da + 1, da) for oa, ka, sa, da in zip(o, k, s, d))
-        i = p[idx].double().flatten(2)
-        j = t[idx].double().flatten(2)
-        i, j = i - i.mean(-1, keepdim=True), j - j.mean(-1, keepdim=True)
-        cross, vi, vj = (i * j).sum(-1), (i * i).sum(-1), (j * j).sum(-1)
-        out[(Ellipsis,) + o] = (cross * cross + nr) / (vi * vj + dr)
-    return out
-
-
-BOX_CASES = [
-    # spatial shape, kernel, stride, dilation
-    [(11,), (4,), (1,), (1,)],
-    [(12,), (3,), (2,), (3,)],
-    [(9, 10), (3, 3), (1, 1), (1, 1)],
-    [(9, 10), (4, 2), (2, 3), (2, 1)],
-    [(13, 7), (6, 1), (5, 1), (2, 1)],
-    [(8, 7, 9), (2, 3, 4), (2, 1, 3), (2, 1, 1)],
-    [(10, 11, 12), (4, 4, 4), (3, 3, 3), (2, 2, 2)],
-    [(6, 6, 6), (6, 6, 6), (1, 1, 1), (1, 1, 1)],
-    [(7, 9, 8), (3, 5, 2), (4, 1, 7), (3, 2, 4)],
-]
-
-
-class TestBoxSums(unittest.TestCase):
-    @parameterized.expand(BOX_CASES)
-    def test_equals_conv_ones_kernel(self, shape, k, s, d):
-        x = torch.randn(2, 3, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-        out = box_sums(x, k, s, d)
-        expected = conv_box_sums(x, k, s, d)
-        self.assertEqual(tuple(out.shape[2:]), valid_window_shape(shape, k, s, d))
-        torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
-
-    def test_int_arguments_mean_every_axis(self):
-        x = torch.randn(1, 2, 9, 8, dtype=torch.float64)
-        torch.testing.assert_close(box_sums(x, 3, 2, 2), conv_box_sums(x, (3, 3), (2, 2), (2, 2)))
-
-    def test_float32_input_keeps_dtype(self):
-        x = torch.rand(1, 1, 16, 16, 16)
-        out = box_sums(x, 5, 2, 2)
-        self.assertEqual(out.dtype, torch.float32)
-        torch.testing.assert_close(out, conv_box_sums(x.double(), (5,) * 3, (2,) * 3, (2,) * 3).float())
-
-    @parameterized.expand([BOX_CASES[1], BOX_CASES[3], [(5, 4, 6), (2, 3, 2), (2, 1, 3), (2, 1, 2)]])
-    def test_gradcheck(self, shape, k, s, d):
-        x = torch.randn(1, 1, *shape, dtype=torch.float64, requires_grad=True)
-        self.assertTrue(torch.autograd.gradcheck(lambda t: box_sums(t, k, s, d), (x,)))
-        self.assertTrue(torch.autograd.gradgradcheck(lambda t: box_sums(t, k, s, d), (x,)))
-
-    def test_ill_kernel(self):
-        x = torch.rand(1, 1, 8, 8)
-        with self.assertRaisesRegex(ValueError, "kernel_size"):
-            box_sums(x, (5, 5), 1, (2, 1))  # extent 9 > 8
-        with self.assertRaisesRegex(ValueError, "kernel_size"):
-            box_sums(x, (3, 3, 3))
-        with self.assertRaisesRegex(ValueError, "stride"):
-            box_sums(x, 3, 0)
-        with self.assertRaisesRegex(ValueError, "'x'"):
-            box_sums(torch.rand(4, 4), 3)
-
-
-class TestDefaultLNCCSettings(unittest.TestCase):
-    @parameterized.expand(
-        [
-            # shape, kernels, weights, strides, dilations (per kernel, cubic)
-            [(80, 192, 192), (20, 40), (0.3, 0.7), (5, 10), (2, 2)],
-            [(192, 192, 80), (20, 40), (0.3, 0.7), (5, 10), (2, 2)],
-            [(64, 64), (16, 32), (0.3, 0.7), (4, 8), (2, 2)],
-            [(32, 40), (16,), (1.0,), (4,), (1,)],
-            [(63, 100), (31,), (1.0,), (8,), (1,)],
-            [(200, 200, 150), (9, 18, 37), (0.1, 0.3, 0.6), (2, 4, 9), (2, 2, 2)],
-            [(128, 128), (8, 16, 32), (0.1, 0.3, 0.6), (2, 4, 8), (2, 2, 2)],
-            [(4, 4), (2,), (1.0,), (1,), (1,)],
-        ]
-    )
-    def test_paper_rule(self, shape, kernels, weights, strides, dilations):
-        s = default_lncc_settings(shape)
-        n = len(shape)
-        self.assertEqual(s.kernel_sizes, tuple((k,) * n for k in kernels))
-        self.assertEqual(s.kernel_weights, weights)
-        self.assertEqual(s.strides, tuple((v,) * n for v in strides))
-        self.assertEqual(s.dilations, tuple((v,) * n for v in dilations))
-
-    def test_rule_windows_always_fit(self):
-        for size in range(4, 400):
-            s = default_lncc_settings((size, size + 3))
-            for k, d in zip(s.kernel_sizes, s.dilations):
-                self.assertLessEqual((k[0] - 1) * d[0] + 1, size)
-            resolve_lncc_settings((size, size + 3), None, None, None, None, caller="test")  # no error
-
-    def test_weights_sum_to_one(self):
-        for size in (10, 70, 300):
-            self.assertAlmostEqual(sum(default_lncc_settings((size,) * 3).kernel_weights), 1.0, places=12)
-
-    def test_ill_shape(self):
-        with self.assertRaisesRegex(ValueError, "spatial_shape"):
-            default_lncc_settings((3, 64))
-
-
-class TestParseLNCCSettings(unittest.TestCase):
-    def test_int_is_one_cubic_kernel(self):
-        s = parse_lncc_settings(3, 9)
-        self.assertEqual(s.kernel_sizes, ((9, 9, 9),))
-        self.assertEqual(s.kernel_weights, (1.0,))
-        self.assertEqual(s.strides, ((1, 1, 1),))
-        self.assertEqual(s.dilations, ((1, 1, 1),))
-
-    def test_per_kernel_and_per_axis(self):
-        s = parse_lncc_settings(2, (4, (3, 5)), (0.25, 0.75), (2, (1, 3)), ((2, 1), 1))
-        self.assertEqual(s.kernel_sizes, ((4, 4), (3, 5)))
-        self.assertEqual(s.strides, ((2, 2), (1, 3)))
-        self.assertEqual(s.dilations, ((2, 1), (1, 1)))
-
-    def test_default_weights_are_equal(self):
-        self.assertEqual(parse_lncc_settings(2, (3, 5, 7, 9)).kernel_weights, (0.25,) * 4)
-
-    @parameterized.expand(
-        [
-            [dict(kernel_sizes=()), "kernel_sizes"],
-            [dict(kernel_sizes=(0,)), "kernel_sizes"],
-            [dict(kernel_sizes=((3, 3, 3),)), "kernel_sizes"],
-            [dict(kernel_sizes=((1, 1),)), "kernel_sizes"],
-            [dict(kernel_sizes=(3, 5), kernel_weights=(0.3, 0.6)), "kernel_weights"],
-            [dict(kernel_sizes=(3, 5), kernel_weights=(1.5, -0.5)), "kernel_weights"],
-            [dict(kernel_sizes=(3, 5), kernel_weights=(1.0,)), "kernel_weights"],
-            [dict(kernel_sizes=(3, 5), kernel_weights=(float("nan"), 1.0)), "kernel_weights"],
-            [dict(kernel_sizes=(3, 5), strides=(1, 2, 3)), "strides"],
-            [dict(kernel_sizes=(3,), strides=(0,)), "strides"],
-            [dict(kernel_sizes=(3,), dilations=((1, 2, 3),)), "dilations"],
-        ]
-    )
-    def test_ill_settings(self, kwargs, name):
-        with self.assertRaisesRegex(ValueError, name):
-            parse_lncc_settings(2, **kwargs)
-
-    def test_ill_types(self):
-        with self.assertRaisesRegex(TypeError, "kernel_sizes"):
-            parse_lncc_settings(2, (3.5,))
-        with self.assertRaisesRegex(TypeError, "dilations"):
-            parse_lncc_settings(2, (3,), dilations=(True,))
-
-    def test_window_larger_than_image(self):
-        with self.assertRaisesRegex(ValueError, r"kernel_sizes.*entry 1.*extent \(11, 11\).*\(10, 12\)"):
-            resolve_lncc_settings((10, 12), (3, 6), None, None, (1, 2), caller="test")
-
-    def test_none_kernel_sizes_with_other_options(self):
-        with self.assertRaisesRegex(ValueError, "kernel_weights"):
-            resolve_lncc_settings((10, 12), None, (1.0,), None, None, caller="test")
-
+from monai_avsm.functional.lncc import lncc_squared, mk_lncc
+from monai_avsm.functional.windows import default_lncc_settings, parse_lncc_settings
+from monai_avsm.losses import MKLNCCLoss
+from tests.utils import brute_force_mk_lncc, brute_force_ncc_squared, random_mask
+from tests.utils import correlated_pair as _pair
 
 LNCC_CASES = [
     [(9, 10), (3, 3), (1, 1), (1, 1)],
@@ -212,13 +40,13 @@ class TestLNCCSquared(unittest.TestCase):
         p = torch.randn(2, 2, *shape, dtype=torch.float64, generator=g) + 4.0
         t = 0.5 * p + torch.randn(p.shape, dtype=torch.float64, generator=g)
         out = lncc_squared(p, t, k, s, d)
-        torch.testing.assert_close(out, loop_ncc_squared(p, t, k, s, d), rtol=0, atol=1e-10)
+        torch.testing.assert_close(out, brute_force_ncc_squared(p, t, k, s, d)[0], rtol=0, atol=1e-10)
 
     def test_smooth_terms(self):
         p = torch.rand(1, 1, 8, 8, dtype=torch.float64)
         t = torch.rand(1, 1, 8, 8, dtype=torch.float64)
         out = lncc_squared(p, t, 3, smooth_nr=0.1, smooth_dr=0.2)
-        torch.testing.assert_close(out, loop_ncc_squared(p, t, (3, 3), (1, 1), (1, 1), 0.1, 0.2))
+        torch.testing.assert_close(out, brute_force_ncc_squared(p, t, (3, 3), (1, 1), (1, 1), 0.1, 0.2)[0])
 
     def test_float32_statistics_match_float64(self):
         g = torch.Generator().manual_seed(2)
@@ -246,6 +74,25 @@ class TestMKLNCC(unittest.TestCase):
         s = default_lncc_settings((20, 24))  # k = 10, stride 2, dilation 1
         torch.testing.assert_close(mk_lncc(p, t), mk_lncc(p, t, *s))
 
+    def test_settings_argument(self):
+        g = torch.Generator().manual_seed(5)
+        p = torch.randn(2, 2, 10, 11, dtype=torch.float64, generator=g)
+        t = p + torch.randn(p.shape, dtype=torch.float64, generator=g)
+        windows = ((3, (4, 2)), (0.4, 0.6), (1, (2, 3)), (1, (2, 1)))
+        s = parse_lncc_settings(2, *windows)
+        torch.testing.assert_close(mk_lncc(p, t, settings=s), mk_lncc(p, t, *windows), rtol=0, atol=0)
+        rule = default_lncc_settings(p.shape[2:])
+        torch.testing.assert_close(mk_lncc(p, t, settings=rule), mk_lncc(p, t), rtol=0, atol=0)
+        mask = torch.ones(1, 1, 10, 11)
+        torch.testing.assert_close(mk_lncc(p, t, mask=mask, settings=s), mk_lncc(p, t, *windows, mask=mask))
+        with self.assertRaisesRegex(ValueError, r"mk_lncc: 'settings' sets the windows, but 'kernel_sizes'"):
+            mk_lncc(p, t, 3, settings=s)
+        with self.assertRaisesRegex(TypeError, "mk_lncc: 'settings' must be an LNCCSettings"):
+            mk_lncc(p, t, settings=((3,), (1.0,), (1,), (1,)))
+        # checked as explicit windows are, with the caller's name
+        with self.assertRaisesRegex(ValueError, r"MKLNCCLoss: 'kernel_sizes' entry 0 .*extent \(12, 12\)"):
+            mk_lncc(p, t, settings=parse_lncc_settings(2, 12), caller="MKLNCCLoss")
+
     def test_ill_shapes(self):
         with self.assertRaisesRegex(ValueError, "'pred' and 'target'"):
             mk_lncc(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 9), 3)
@@ -255,20 +102,82 @@ class TestMKLNCC(unittest.TestCase):
             mk_lncc(torch.ones(1, 1, 8, 8, dtype=torch.int64), torch.rand(1, 1, 8, 8), 3)
 
 
-class TestGlobalNCC(unittest.TestCase):
-    def test_matches_formula(self):
-        g = torch.Generator().manual_seed(4)
-        p = torch.rand(2, 3, 7, 8, dtype=torch.float64, generator=g)
-        t = p + torch.rand(p.shape, dtype=torch.float64, generator=g)
-        x = p.flatten(2) - p.flatten(2).mean(-1, keepdim=True)
-        y = t.flatten(2) - t.flatten(2).mean(-1, keepdim=True)
-        expected = (x * y).mean(-1) / ((x * x).mean(-1).sqrt() * (y * y).mean(-1).sqrt() + 1e-5)
-        torch.testing.assert_close(global_ncc(p, t), expected)
+# masks (a project extension, not in the paper)
 
-    def test_sign(self):
-        p = torch.rand(1, 1, 9, 9, dtype=torch.float64)
-        self.assertAlmostEqual(global_ncc(p, 2 * p + 1, smooth_dr=0.0).item(), 1.0, places=12)
-        self.assertAlmostEqual(global_ncc(p, -p, smooth_dr=0.0).item(), -1.0, places=12)
+
+class TestMKLNCCMask(unittest.TestCase):
+    @parameterized.expand(
+        [
+            # name, shape, box start, box stop, kernels, strides, dilations (box starts are multiples of the strides)
+            ["2d", (2, 1, 20, 22), (4, 6), (16, 19), (3, (4, 2)), ((1, 2), 2), (1, (2, 1))],
+            ["3d", (1, 2, 16, 18, 14), (2, 4, 4), (14, 16, 12), (3, 4), (2, 1), (1, 2)],
+        ]
+    )
+    def test_box_mask_equals_cropped_images(self, _, shape, start, stop, kernels, strides, dilations):
+        # the images agree inside the box and are made to disagree outside: the mask removes the disagreement
+        p, t = _pair(shape, seed=3)
+        box = (Ellipsis,) + tuple(slice(a, b) for a, b in zip(start, stop))
+        g = torch.Generator().manual_seed(9)
+        t_bad = torch.rand(shape, dtype=torch.float64, generator=g) * 10.0
+        t_bad[box] = t[box]
+        mask = torch.zeros(1, 1, *shape[2:], dtype=torch.bool)
+        mask[box] = True
+        kw = dict(kernel_sizes=kernels, strides=strides, dilations=dilations)
+        masked = mk_lncc(p, t_bad, mask=mask, mask_fraction=1.0, **kw)
+        cropped = mk_lncc(p[box].contiguous(), t[box].contiguous(), **kw)
+        torch.testing.assert_close(masked, cropped, rtol=0, atol=1e-12)
+        loss_fn = MKLNCCLoss(len(shape) - 2, reduction="none", mask_fraction=1.0, **kw)
+        torch.testing.assert_close(loss_fn(p, t_bad, mask), cropped, rtol=0, atol=1e-12)
+        # without the mask the disagreement counts
+        self.assertTrue(bool((mk_lncc(p, t_bad, **kw) > cropped + 0.05).all()))
+        # float32 inputs: the same up to float32 rounding
+        torch.testing.assert_close(
+            mk_lncc(p.float(), t_bad.float(), mask=mask, mask_fraction=1.0, **kw), cropped.float(), rtol=0, atol=1e-5
+        )
+
+    @parameterized.expand([[0.1], [0.5], [1.0]])
+    def test_all_ones_mask_is_the_unmasked_loss(self, fraction):
+        p, t = _pair((2, 2, 10, 12), seed=7)
+        kw = dict(kernel_sizes=(3, 5), strides=(1, 2), dilations=(2, 1))
+        ones = torch.ones(1, 1, 10, 12)
+        torch.testing.assert_close(mk_lncc(p, t, mask=ones, mask_fraction=fraction, **kw), mk_lncc(p, t, **kw))
+        # also with the paper's rule
+        torch.testing.assert_close(mk_lncc(p, t, mask=ones > 0), mk_lncc(p, t))
+
+    def test_mask_fraction_selects_windows(self):
+        # a mask covering the left half: a smaller fraction counts more (partial) windows
+        p, t = _pair((1, 1, 12, 12), seed=10)
+        mask = torch.zeros(1, 1, 12, 12)
+        mask[..., :, :6] = 1
+        values = [float(mk_lncc(p, t, 4, mask=mask, mask_fraction=f)) for f in (0.25, 0.5, 1.0)]
+        expected = [
+            float(brute_force_mk_lncc(p, t, (4,), (1.0,), (1,), (1,), mask=mask, mask_fraction=f))
+            for f in (0.25, 0.5, 1.0)
+        ]
+        self.assertEqual(len(set(values)), 3)
+        for v, e in zip(values, expected):
+            self.assertAlmostEqual(v, e, places=10)
+
+    @parameterized.expand(
+        [
+            [(1, 1, 7, 8), dict(kernel_sizes=(3, 4), strides=(1, 2), dilations=(1, 2)), 0.5],
+            [(2, 2, 6, 5), dict(kernel_sizes=((2, 3),), dilations=((2, 1),)), 0.8],
+            [(1, 1, 5, 4, 5), dict(kernel_sizes=(2, 3), kernel_weights=(0.4, 0.6), strides=(1, 2)), 0.3],
+        ]
+    )
+    def test_gradcheck(self, shape, kwargs, fraction):
+        p, t = _pair(shape, seed=11)
+        mask = random_mask((shape[0], 1, *shape[2:]), seed=12, p=0.75)
+        p.requires_grad_(True)
+        t.requires_grad_(True)
+
+        def fn(x, y):
+            return mk_lncc(x, y, mask=mask, mask_fraction=fraction, **kwargs)
+
+        self.assertTrue(torch.autograd.gradcheck(fn, (p, t)))
+        self.assertTrue(torch.autograd.gradcheck(lambda x: fn(x, t.detach()), (p,)))
+        loss_fn = MKLNCCLoss(len(shape) - 2, mask_fraction=fraction, **kwargs)
+        self.assertTrue(torch.autograd.gradcheck(lambda x: loss_fn(x, t.detach(), mask), (p,), fast_mode=True))
 
 
 if __name__ == "__main__":

@@ -9,58 +9,30 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 """Tests of MKLNCCLoss (paper eq. 2-3): brute-force and conv references, invariances, gradients, dtypes, the paper's
-default windows, reductions and every ill-option error."""
+default windows, reductions and every ill-option error; and its optional mask (a project extension): the brute-force
+reference, values outside the mask never entering, mask dtypes and broadcasting, and every ill-mask error."""
 
 from __future__ import annotations
 
-import itertools
 import math
 import unittest
 
 import torch
-import torch.nn.functional as F
 from parameterized import parameterized
 
 from monai_avsm.functional.lncc import default_lncc_settings, mk_lncc
 from monai_avsm.losses import MKLNCCLoss
+from tests.utils import brute_force_mk_lncc, conv_box_sums, per_axis, random_mask
 from tests.utils import correlated_pair as _pair
-
-
-def _per_axis(v, n):
-    return (v,) * n if isinstance(v, int) else tuple(v)
-
-
-def brute_force_mk_lncc(p, t, kernels, weights, strides, dilations, nr=0.0, dr=1e-5):
-    """mk-LNCC per sample by explicit Python loops over every window, in float64."""
-    p, t = p.double(), t.double()
-    b, c, *shape = p.shape
-    n = len(shape)
-    loss = torch.zeros(b, dtype=torch.float64)
-    for k, w, s, d in zip(kernels, weights, strides, dilations):
-        k, s, d = _per_axis(k, n), _per_axis(s, n), _per_axis(d, n)
-        counts = [(shape[a] - (k[a] - 1) * d[a] - 1) // s[a] + 1 for a in range(n)]
-        total = torch.zeros(b, c, dtype=torch.float64)
-        for o in itertools.product(*[range(m) for m in counts]):
-            idx = (Ellipsis,) + tuple(slice(o[a] * s[a], o[a] * s[a] + (k[a] - 1) * d[a] + 1, d[a]) for a in range(n))
-            i, j = p[idx].reshape(b, c, -1), t[idx].reshape(b, c, -1)
-            i, j = i - i.mean(-1, keepdim=True), j - j.mean(-1, keepdim=True)
-            cross = (i * j).sum(-1)
-            total += (cross * cross + nr) / ((i * i).sum(-1) * (j * j).sum(-1) + dr)
-        loss += w * (1.0 - total.mean(1) / math.prod(counts))
-    return loss
 
 
 def conv_mk_lncc(p, t, kernels, weights, strides, dilations, dr=1e-5):
     """mk-LNCC with ones-kernel convolutions (strided, dilated), as the authors' code computes it."""
-    b, c, *shape = p.shape
-    n = len(shape)
-    conv = {2: F.conv2d, 3: F.conv3d}[n]
+    n = p.ndim - 2
     loss = 0.0
     for k, w, s, d in zip(kernels, weights, strides, dilations):
-        k = _per_axis(k, n)
-        stack = torch.cat([p, t, p * p, t * t, p * t], 0).reshape(5 * b * c, 1, *shape)
-        sums = conv(stack, torch.ones(1, 1, *k, dtype=p.dtype), stride=s, dilation=d).reshape(5, b, c, -1)
-        si, st, sii, stt, sit = sums
+        k, s, d = per_axis(k, n), per_axis(s, n), per_axis(d, n)
+        si, st, sii, stt, sit = (conv_box_sums(q, k, s, d) for q in (p, t, p * p, t * t, p * t))
         vol = math.prod(k)
         cross = sit - si * st / vol
         ncc2 = cross * cross / ((sii - si * si / vol) * (stt - st * st / vol) + dr)
@@ -91,8 +63,8 @@ class TestMKLNCCLossReference(unittest.TestCase):
         self.assertEqual(loss.shape, (shape[0],))
         torch.testing.assert_close(loss, expected, rtol=0, atol=1e-6)
         # also against ones-kernel convolutions (per-axis strides and dilations as tuples)
-        s = [_per_axis(v, n) for v in s]
-        d = [_per_axis(v, n) for v in d]
+        s = [per_axis(v, n) for v in s]
+        d = [per_axis(v, n) for v in d]
         torch.testing.assert_close(loss, conv_mk_lncc(p, t, kernels, weights, s, d), rtol=0, atol=1e-6)
 
     def test_paper_windows_match_conv(self):
@@ -270,6 +242,140 @@ class TestMKLNCCLossOptions(unittest.TestCase):
             MKLNCCLoss(2)(torch.rand(1, 1, 3, 10), torch.rand(1, 1, 3, 10))
         with self.assertRaisesRegex(TypeError, "target"):
             loss_fn(torch.rand(1, 1, 10, 10, 10), torch.ones(1, 1, 10, 10, 10, dtype=torch.long))
+
+
+# masks (a project extension, not in the paper)
+
+MASKED_CASES = [
+    # name, input shape, mask batch, kernel_sizes, kernel_weights, strides, dilations, mask_fraction
+    ["2d_dense", (2, 1, 9, 10), 2, (3,), (1.0,), (1,), (1,), 0.5],
+    ["2d_strided_dilated", (2, 2, 12, 11), 1, (4, 2), (0.3, 0.7), (2, 1), (2, 3), 0.6],
+    ["2d_per_axis_full_windows", (1, 1, 10, 13), 1, ((3, 5), (2, 6)), (0.5, 0.5), ((1, 2), (3, 1)), (1, 1), 1.0],
+    ["2d_any_voxel", (2, 1, 8, 9), 2, (3,), (1.0,), (1,), (2,), 0.1],
+    ["3d_multi_kernel", (2, 1, 7, 8, 6), 2, (2, 3), (0.25, 0.75), (1, 2), (2, 1), 0.5],
+]
+
+
+class TestMaskedReference(unittest.TestCase):
+    @parameterized.expand(MASKED_CASES)
+    def test_matches_brute_force(self, _, shape, mask_batch, kernels, weights, strides, dilations, fraction):
+        p, t = _pair(shape)
+        m = random_mask((mask_batch, 1, *shape[2:]), seed=len(shape))
+        loss_fn = MKLNCCLoss(
+            len(shape) - 2, kernels, weights, strides, dilations, reduction="none", mask_fraction=fraction
+        )
+        loss = loss_fn(p, t, m)
+        expected = brute_force_mk_lncc(p, t, kernels, weights, strides, dilations, mask=m, mask_fraction=fraction)
+        self.assertEqual(loss.shape, (shape[0],))
+        torch.testing.assert_close(loss, expected, rtol=0, atol=1e-9)
+        functional = mk_lncc(p, t, kernels, weights, strides, dilations, mask=m, mask_fraction=fraction)
+        torch.testing.assert_close(functional, loss, rtol=0, atol=0)
+
+
+class TestMaskedProperties(unittest.TestCase):
+    def test_values_outside_the_mask_never_enter(self):
+        p, t = _pair((2, 1, 12, 11, 10), seed=4)
+        mask = random_mask((2, 1, 12, 11, 10), seed=5).bool()
+        loss_fn = MKLNCCLoss(3, kernel_sizes=(3, 4), strides=(1, 2), dilations=(1, 2), reduction="none")
+        x = p.clone().requires_grad_(True)
+        loss = loss_fn(x, t, mask)
+        loss.sum().backward()
+        g = torch.Generator().manual_seed(6)
+        for scale in (1e-3, 1.0, 1e4):
+            p2 = torch.where(mask, p, torch.randn(p.shape, dtype=p.dtype, generator=g) * scale)
+            t2 = torch.where(mask, t, torch.randn(t.shape, dtype=t.dtype, generator=g) * scale - 50.0)
+            torch.testing.assert_close(loss_fn(p2, t2, mask), loss.detach(), rtol=0, atol=1e-6)
+            # float32 too
+            torch.testing.assert_close(loss_fn(p2.float(), t2.float(), mask), loss.detach().float(), rtol=0, atol=1e-6)
+        self.assertEqual(float(x.grad[~mask.expand_as(x)].abs().max()), 0.0)  # no gradient outside the mask
+        self.assertGreater(float(x.grad[mask.expand_as(x)].abs().max()), 0.0)
+
+    def test_mask_dtypes_and_batch_broadcast(self):
+        p, t = _pair((3, 1, 11, 12), seed=8)
+        m = random_mask((1, 1, 11, 12), seed=9)
+        loss_fn = MKLNCCLoss(2, kernel_sizes=(3, 4), strides=(1, 2), reduction="none")
+        reference = loss_fn(p, t, m)
+        for mask in (m.bool(), m.long(), m.to(torch.uint8), m.float(), m.expand(3, 1, 11, 12)):
+            torch.testing.assert_close(loss_fn(p, t, mask), reference, rtol=0, atol=0)
+        # per-sample masks: each sample as if computed alone
+        masks = torch.cat([random_mask((1, 1, 11, 12), seed=s) for s in range(3)])
+        batched = loss_fn(p, t, masks)
+        for b in range(3):
+            alone = loss_fn(p[b : b + 1], t[b : b + 1], masks[b : b + 1])
+            torch.testing.assert_close(batched[b : b + 1], alone, rtol=0, atol=1e-12)
+        # reductions
+        torch.testing.assert_close(MKLNCCLoss(2, kernel_sizes=(3, 4), strides=(1, 2))(p, t, masks), batched.mean())
+
+    @parameterized.expand([[torch.float16], [torch.bfloat16]])
+    def test_half_precision_inputs(self, dtype):
+        p, t = _pair((1, 1, 16, 16, 16), seed=13, dtype=torch.float32)
+        mask = random_mask((1, 1, 16, 16, 16), seed=14).bool()
+        p16 = p.to(dtype).requires_grad_(True)
+        loss = MKLNCCLoss(kernel_sizes=(3, 5), strides=(1, 2))(p16, t.to(dtype), mask)
+        self.assertEqual(loss.dtype, torch.float32)
+        expected = MKLNCCLoss(kernel_sizes=(3, 5), strides=(1, 2))(p16.detach().float(), t.to(dtype).float(), mask)
+        torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+        loss.backward()
+        self.assertEqual(p16.grad.dtype, dtype)
+        self.assertTrue(bool(torch.isfinite(p16.grad.float()).all()))
+
+    def test_extra_repr(self):
+        self.assertIn("mask_fraction=0.5", repr(MKLNCCLoss()))
+        self.assertIn("mask_fraction=1.0", repr(MKLNCCLoss(mask_fraction=1)))
+
+
+class TestMaskErrors(unittest.TestCase):
+    def setUp(self):
+        self.p, self.t = _pair((2, 1, 10, 10))
+        self.loss_fn = MKLNCCLoss(2, kernel_sizes=(3, 5))
+
+    @parameterized.expand(
+        [
+            ["channels", torch.ones(2, 2, 10, 10), r"MKLNCCLoss: 'mask' must have shape \(2, 1, 10, 10\) or \(1, 1"],
+            ["batch", torch.ones(3, 1, 10, 10), r"'mask' must have shape .* got shape \(3, 1, 10, 10\)"],
+            ["spatial", torch.ones(2, 1, 10, 9), r"'mask' must have shape"],
+            ["ndim", torch.ones(1, 10, 10), r"'mask' must have shape"],
+            ["not_binary", torch.full((1, 1, 10, 10), 0.5), r"MKLNCCLoss: 'mask' must be binary .*0\.5"],
+            ["integer_2", torch.full((1, 1, 10, 10), 2), r"'mask' must be binary"],
+            ["all_zero", torch.zeros(1, 1, 10, 10), r"MKLNCCLoss: 'mask' is all zero: the mask selects no voxel"],
+        ]
+    )
+    def test_ill_mask(self, _, mask, msg):
+        with self.assertRaisesRegex(ValueError, msg):
+            self.loss_fn(self.p, self.t, mask)
+
+    def test_nan_and_per_sample_empty(self):
+        mask = torch.ones(2, 1, 10, 10)
+        mask[0, 0, 1, 1] = float("nan")
+        with self.assertRaisesRegex(ValueError, "MKLNCCLoss: 'mask' contains 1 NaN"):
+            self.loss_fn(self.p, self.t, mask)
+        mask = torch.ones(2, 1, 10, 10, dtype=torch.bool)
+        mask[1] = False
+        with self.assertRaisesRegex(ValueError, r"mk_lncc: 'mask' is all zero for sample\(s\) \[1\]: .*no voxel"):
+            mk_lncc(self.p, self.t, 3, mask=mask)
+        with self.assertRaisesRegex(TypeError, "'mask' must be a torch.Tensor"):
+            self.loss_fn(self.p, self.t, [[1.0]])
+
+    def test_no_counting_window(self):
+        mask = torch.zeros(2, 1, 10, 10)
+        mask[..., 2:6, 2:6] = 1  # 16 voxels: fits the 3x3 kernel, not the 5x5 one entirely
+        self.assertTrue(bool(torch.isfinite(self.loss_fn(self.p, self.t, mask))))  # 5x5 windows >= half inside
+        msg = (
+            r"MKLNCCLoss: kernel \(5, 5\) .*no window with at least 25 of its 25 voxels in the 'mask' "
+            r"\('mask_fraction' 1\) for sample 0, whose mask has 16 voxels; lower 'mask_fraction' or use smaller "
+            r"'kernel_sizes'"
+        )
+        with self.assertRaisesRegex(ValueError, msg):
+            MKLNCCLoss(2, kernel_sizes=(3, 5), mask_fraction=1.0)(self.p, self.t, mask)
+
+    @parameterized.expand([[0.0], [-0.5], [1.5], [float("nan")]])
+    def test_ill_mask_fraction(self, fraction):
+        with self.assertRaisesRegex(ValueError, r"MKLNCCLoss: 'mask_fraction' must be in \(0, 1\]"):
+            MKLNCCLoss(mask_fraction=fraction)
+        with self.assertRaisesRegex(ValueError, r"mk_lncc: 'mask_fraction' must be in \(0, 1\]"):
+            mk_lncc(self.p, self.t, 3, mask=torch.ones(1, 1, 10, 10), mask_fraction=fraction)
+        with self.assertRaisesRegex(TypeError, "mask_fraction"):
+            MKLNCCLoss(mask_fraction="0.5")
 
 
 if __name__ == "__main__":
