@@ -26,7 +26,7 @@ _EXPORTS = {
     name: ".validation"
     for name in ("check_finite", "check_map", "check_same_spatial_shape", "check_spatial_tensor", "ensure_spacing")
 }
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ("enums", "jsonable", "lazy", "options", "validation"))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ("cache", "enums", "jsonable", "lazy", "options", "validation"))
 
 __all__ = [
     "BoundaryMode",
