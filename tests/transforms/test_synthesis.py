@@ -119,7 +119,7 @@ class TestReplay(unittest.TestCase):
 
     def test_same_seed_same_pair_byte_for_byte(self):
         src = phantom()
-        for seed in (0, 1, 2):
+        for seed in (0, 1):
             a, b = self.make(seed)(inputs(src)), self.make(seed)(inputs(src))
             self.assertTrue(pair_equal(a, b), f"seed {seed}")
         # a second pair from the same transform differs from the first (the stream goes on)
@@ -213,7 +213,7 @@ class TestSpatial(unittest.TestCase):
         spacing = (SPACING,) * 3
         h = half_extent_mm(SHAPE, spacing)
         angles = []
-        for _ in range(20):
+        for _ in range(12):
             t.draw(SHAPE, spacing)
             phi = t.deformation.map(SHAPE)
             # phi(x) = A x + b exactly (no smooth part): least squares on the grid, back to millimetres
@@ -248,7 +248,7 @@ class TestSpatial(unittest.TestCase):
     def test_smooth_displacement_within_the_limit(self):
         """The multi-scale smooth part moves no voxel by more than displacement_mm (and uses the range)."""
         spacing = (SPACING,) * 3
-        t = RandSyntheticDeformation(**{**ZERO_SPATIAL, "displacement_mm": 10.0}, smoothness=(0.04, 0.08, 0.16))
+        t = RandSyntheticDeformation(**{**ZERO_SPATIAL, "displacement_mm": 10.0}, smoothness=(0.05, 0.1, 0.2))
         t.set_random_state(1)
         sp = torch.tensor(spacing, dtype=torch.float64).reshape(1, 3, 1, 1, 1)
         for _ in range(3):
