@@ -290,6 +290,7 @@ class RandIntensityCorruption(Randomizable, Transform):
         if steps["blur"]:
             x = _plain(self.blur(x))
         elif steps["lowres"]:
+            self.lowres.upsample_mode = "bilinear" if x.ndim == 3 else "trilinear"  # MONAI's default is 3D only
             x = _plain(self.lowres(x))
         if steps["noise"]:
             # noise relative to the image's range: on (I - min) / range (non-negative, as a magnitude image for the

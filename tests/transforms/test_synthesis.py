@@ -309,6 +309,19 @@ class TestIntensity(unittest.TestCase):
         d.pop("moving"), d.pop("fixed")
         self.assertEqual(RandSynthIntensityd(real_prob=1.0).set_random_state(0)(d)["intensity"], "synthetic")
 
+    def test_2d_pairs(self):
+        label = torch.zeros(1, 40, 48, dtype=torch.int64)
+        label[:, 10:30, 12:36] = 1
+        label[:, 15:25, 20:28] = 2
+        every_step = dict(bias_prob=1.0, gamma_prob=1.0, blur_prob=0.5, lowres_prob=0.5, noise_prob=1.0)
+        t = Compose([RandLabelMapPaird(longitudinal_prob=1.0), RandSynthIntensityd(**every_step)])
+        t.set_random_state(seed=0)
+        for _ in range(3):
+            d = t({"label": label})
+            self.assertEqual((tuple(d["moving"].shape), tuple(d["true_map"].shape)), ((1, 40, 48), (2, 40, 48)))
+            self.assertGreaterEqual(float(d["fixed"].min()), 0.0)
+            self.assertLessEqual(float(d["fixed"].max()), 1.0)
+
     def test_corruption_is_seeded_and_in_unit_range(self):
         img = torch.rand(1, *SHAPE)
         for noise in ("gaussian", "rician"):
