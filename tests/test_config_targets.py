@@ -23,6 +23,13 @@ TARGETS = [
     ["monai_avsm.networks.blocks.VSVFWarp", {"spatial_dims": 2, "boundary": "periodic"}],
     ["monai_avsm.transforms.RandSyntheticDeformationd", {"image_key": "image", "label_key": None}],
     ["monai_avsm.transforms.RandSwapPaird", {"prob": 0.5}],
+    ["monai_avsm.transforms.RandLabelMapPaird", {"rotation_deg": 30.0, "longitudinal_prob": 0.5}],
+    ["monai_avsm.transforms.RandSynthIntensityd", {"real_prob": 0.2, "same_contrast": True}],
+    ["monai_avsm.transforms.RandIntensityCorruption", {"noise_type": "rician"}],
+    [
+        "monai_avsm.data.SyntheticPairDataset",
+        {"sources": "$[{'name': 'x', 'label': torch.zeros(1, 8, 8, 8, dtype=torch.int64)}]", "num_pairs": 4},
+    ],
 ]
 
 

@@ -8,7 +8,8 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Transforms of monai_avsm: synthetic deformations with a known map, and pair handling (MONAI conventions)."""
+"""Transforms of monai_avsm: synthetic deformations with a known map, pair handling, and the synthetic training-pair
+generator from label maps (MONAI conventions)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,15 @@ if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are 
         WarpByMapd,
         WarpByMapDict,
     )
+    from .synthesis import RandIntensityCorruption, RandLabelIntensity, gaussian_mixture_image
+    from .synthesis_dictionary import (
+        RandLabelMapPairD,
+        RandLabelMapPaird,
+        RandLabelMapPairDict,
+        RandSynthIntensityD,
+        RandSynthIntensityd,
+        RandSynthIntensityDict,
+    )
 
 _EXPORTS = {
     "RandSyntheticDeformation": ".array",
@@ -42,11 +52,25 @@ _EXPORTS = {
     "WarpByMapD": ".dictionary",
     "WarpByMapd": ".dictionary",
     "WarpByMapDict": ".dictionary",
+    "RandIntensityCorruption": ".synthesis",
+    "RandLabelIntensity": ".synthesis",
+    "gaussian_mixture_image": ".synthesis",
+    "RandLabelMapPairD": ".synthesis_dictionary",
+    "RandLabelMapPaird": ".synthesis_dictionary",
+    "RandLabelMapPairDict": ".synthesis_dictionary",
+    "RandSynthIntensityD": ".synthesis_dictionary",
+    "RandSynthIntensityd": ".synthesis_dictionary",
+    "RandSynthIntensityDict": ".synthesis_dictionary",
 }
-_SUBMODULES = ("array", "dictionary", "functional")
+_SUBMODULES = ("array", "dictionary", "functional", "synthesis", "synthesis_dictionary")
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
+    "RandIntensityCorruption",
+    "RandLabelIntensity",
+    "RandLabelMapPairD",
+    "RandLabelMapPairDict",
+    "RandLabelMapPaird",
     "RandSwapPairD",
     "RandSwapPairDict",
     "RandSwapPaird",
@@ -54,8 +78,12 @@ __all__ = [
     "RandSyntheticDeformationD",
     "RandSyntheticDeformationDict",
     "RandSyntheticDeformationd",
+    "RandSynthIntensityD",
+    "RandSynthIntensityDict",
+    "RandSynthIntensityd",
     "SyntheticDeformation",
     "WarpByMapD",
     "WarpByMapDict",
     "WarpByMapd",
+    "gaussian_mixture_image",
 ]

@@ -22,18 +22,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from monai.data import MetaTensor
 from monai.transforms import RandomizableTransform, Transform
 
 from monai_avsm.functional.maps import warp_image, warp_label
-from monai_avsm.networks.blocks.smoother import MultiGaussianSmoother
 from monai_avsm.transforms.functional import (
-    half_extent_mm,
+    axis_angle_rotation,
     physical_affine_to_normalized,
     rotation_matrix,
-    synthetic_maps,
+    shear_matrix,
+    smooth_velocity,
+    synthetic_inverse_map,
+    synthetic_map,
 )
+from monai_avsm.utils.options import look_up_option
 from monai_avsm.utils.validation import ensure_spacing
 
 __all__ = ["SyntheticDeformation", "RandSyntheticDeformation", "image_spacing"]
@@ -61,7 +65,8 @@ class SyntheticDeformation(Transform):
 
     ``__call__(img, mode="bilinear")``: ``img`` ``(C, *S)`` -> ``img o phi`` on the same grid (zero padding); with
     ``mode="nearest"`` integer labels are warped by nearest neighbour and keep their dtype.
-    :meth:`maps` returns ``(phi, phi_inv)`` ``(D, *S)`` in ``MapSpace.NORMALIZED``.
+    :meth:`maps` returns ``(phi, phi_inv)`` ``(D, *S)`` in ``MapSpace.NORMALIZED``; :meth:`map` only ``phi``
+    (the inverse is computed only when asked for). The maps of the last grid are cached.
     """
 
     def __init__(self, A: torch.Tensor, b: torch.Tensor, velocity: torch.Tensor, time_steps: int = 10) -> None:
@@ -69,15 +74,24 @@ class SyntheticDeformation(Transform):
         self.time_steps = time_steps
         self._maps: dict = {}
 
-    def maps(self, spatial_shape: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def map(self, spatial_shape: Sequence[int]) -> torch.Tensor:
+        r""":math:`\phi` on a grid of ``spatial_shape``, ``(D, *S)``."""
         key = tuple(int(s) for s in spatial_shape)
         if key not in self._maps:
-            self._maps = {key: synthetic_maps(self.A, self.b, self.velocity, key, self.time_steps)}
-        return self._maps[key]
+            self._maps = {key: [synthetic_map(self.A, self.b, self.velocity, key, self.time_steps), None]}
+        return self._maps[key][0]
+
+    def maps(self, spatial_shape: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(phi, phi_inv)`` on a grid of ``spatial_shape``, each ``(D, *S)``."""
+        key = tuple(int(s) for s in spatial_shape)
+        phi = self.map(key)
+        if self._maps[key][1] is None:
+            self._maps[key][1] = synthetic_inverse_map(self.A, self.b, self.velocity, key, self.time_steps)
+        return phi, self._maps[key][1]
 
     def __call__(self, img, mode: str = "bilinear"):
         data = _as_tensor(img)
-        phi, _ = self.maps(data.shape[1:])
+        phi = self.map(data.shape[1:])
         if mode == "nearest":
             out = warp_label(data.unsqueeze(0), phi.unsqueeze(0).to(torch.float32))[0]
         else:
@@ -88,24 +102,45 @@ class SyntheticDeformation(Transform):
         return out
 
 
-class RandSyntheticDeformation(RandomizableTransform):
-    r"""Draw a random small affine and a random smooth diffeomorphism, in millimetres, and apply them.
+_ROTATION_AXES = ("per_axis", "random")
 
-    The affine rotates by up to ``rotation_deg`` (each angle uniform in ``[-r, r]``; one angle in 2D, three in 3D),
-    scales each axis by a factor in ``[1 - scale, 1 + scale]`` and translates by up to ``translation_mm`` per axis,
-    about the image centre. The smooth part is the flow for unit time of a stationary velocity: Gaussian noise on a
-    grid ``control_factor`` times coarser than the image, smoothed by a Gaussian of ``smoothness`` (fraction of the
-    longest physical side) and scaled so that its largest speed is ``displacement_mm`` (so no voxel moves more than
-    about ``displacement_mm`` through the smooth part). Integrated with RK4 it is a diffeomorphism.
+
+class RandSyntheticDeformation(RandomizableTransform):
+    r"""Draw a random affine and a random smooth diffeomorphism, in millimetres, and apply them.
+
+    The affine :math:`M = R\, S_h\, \mathrm{diag}(s)` about the image centre, then a translation:
+
+    - rotation :math:`R`: with ``rotation_axis="per_axis"`` (default) each angle is uniform in ``[-r, r]``
+      (``r = rotation_deg``; one angle in 2D, three in 3D, composed about axes 0, 1, 2); with ``"random"`` one
+      angle uniform in ``[-r, r]`` about an axis uniform on the sphere, so the rotation angle is at most ``r``;
+    - shear :math:`S_h`: upper unit-triangular, each entry uniform in ``[-shear, shear]`` (drawn only if > 0);
+    - scaling: each axis by a factor uniform in ``[1 - scale, 1 + scale]``;
+    - translation: uniform in ``[-translation_mm, translation_mm]`` per axis.
+
+    The smooth part is the flow for unit time of a stationary velocity (:func:`~monai_avsm.transforms.functional.
+    smooth_velocity`): Gaussian noise on a grid ``control_factor`` times coarser than the image, smoothed by a
+    Gaussian of ``smoothness`` (fraction of the longest physical side; a sequence gives one independent field per
+    scale, each normalised and weighted by a uniform random weight, then summed: a multi-scale deformation) and
+    scaled so that its largest speed is ``displacement_mm`` (with ``random_displacement``: uniform in
+    ``[0, displacement_mm]``), so no voxel moves more than that through the smooth part. Integrated with RK4 it is a
+    diffeomorphism (det J > 0).
 
     Args:
-        rotation_deg, scale, translation_mm, displacement_mm, smoothness: magnitudes, see above (0 disables a part).
+        rotation_deg, scale, translation_mm, displacement_mm, smoothness, shear: magnitudes, see above (0 disables
+            a part; ``smoothness`` must be > 0).
         control_factor: coarsening of the velocity grid (4).
         time_steps: RK4 steps (10).
         prob: probability of deforming; otherwise the identity is applied.
+        rotation_axis: ``"per_axis"`` or ``"random"``.
+        random_displacement: draw the largest displacement uniformly in ``[0, displacement_mm]``.
+        dtype: of the velocity and the maps (the draws are made in float64 either way); float32 halves the cost of
+            the full-resolution steps.
 
     ``__call__(img, mode="bilinear", spacing=None, randomize=True)``; the spacing comes from the MetaTensor when not
-    given. The last deformation is :attr:`deformation` (a :class:`SyntheticDeformation`).
+    given. The last deformation is :attr:`deformation` (a :class:`SyntheticDeformation`); the last affine in
+    millimetres is :attr:`matrix` ``(D, D)`` and :attr:`translation` ``(D,)``. The defaults (small deformations)
+    are those of the longitudinal-like pairs of ``RandSyntheticDeformationd``; with the defaults the random draws
+    are those of earlier versions, so seeded pairs are replayed unchanged.
     """
 
     def __init__(
@@ -114,58 +149,86 @@ class RandSyntheticDeformation(RandomizableTransform):
         scale: float = 0.05,
         translation_mm: float = 5.0,
         displacement_mm: float = 4.0,
-        smoothness: float = 0.15,
+        smoothness: float | Sequence[float] = 0.15,
         control_factor: int = 4,
         time_steps: int = 10,
         prob: float = 1.0,
+        shear: float = 0.0,
+        rotation_axis: str = "per_axis",
+        random_displacement: bool = False,
+        dtype: torch.dtype = torch.float64,
     ) -> None:
         RandomizableTransform.__init__(self, prob)
         magnitudes = {
             "rotation_deg": rotation_deg,
             "translation_mm": translation_mm,
             "displacement_mm": displacement_mm,
+            "shear": shear,
         }
         for name, value in magnitudes.items():
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"RandSyntheticDeformation: '{name}' must be a finite number >= 0, got {value}.")
         if not 0 <= scale < 1:
             raise ValueError(f"RandSyntheticDeformation: 'scale' must be in [0, 1), got {scale}.")
-        if not smoothness > 0 or int(control_factor) < 1:
+        sigmas = (float(smoothness),) if isinstance(smoothness, (int, float)) else tuple(float(s) for s in smoothness)
+        if not sigmas or not all(s > 0 and math.isfinite(s) for s in sigmas) or int(control_factor) < 1:
             raise ValueError(
-                f"RandSyntheticDeformation: need 'smoothness' > 0 and 'control_factor' >= 1, got {smoothness}, "
-                f"{control_factor}."
+                f"RandSyntheticDeformation: need 'smoothness' > 0 (one value or one per scale) and 'control_factor' "
+                f">= 1, got {smoothness}, {control_factor}."
             )
         self.rotation_deg, self.scale, self.translation_mm = rotation_deg, scale, translation_mm
-        self.displacement_mm, self.smoothness = displacement_mm, smoothness
+        self.displacement_mm, self.smoothness, self.shear = displacement_mm, sigmas, shear
+        self.rotation_axis = look_up_option(rotation_axis, _ROTATION_AXES)
+        self.random_displacement = bool(random_displacement)
         self.control_factor, self.time_steps = int(control_factor), time_steps
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"RandSyntheticDeformation: 'dtype' must be torch.float32 or torch.float64, got {dtype}.")
+        self.dtype = dtype
         self.deformation: SyntheticDeformation | None = None
+        self.matrix: torch.Tensor | None = None
+        self.translation: torch.Tensor | None = None
 
     def randomize(self, spatial_shape: Sequence[int], spacing: Sequence[float]) -> None:  # type: ignore[override]
         """Decide (with ``prob``) whether to deform, then draw the deformation for this grid."""
         super().randomize(None)
         self.draw(spatial_shape, spacing, active=self._do_transform)
 
+    def velocity_shape(self, spatial_shape: Sequence[int]) -> tuple[int, ...]:
+        """The grid of the velocity: ``control_factor`` times coarser, at least 4 voxels per axis."""
+        return tuple(max(math.ceil(n / self.control_factor), 4) for n in spatial_shape)
+
     def draw(self, spatial_shape: Sequence[int], spacing: Sequence[float], active: bool = True) -> None:
         """Draw a deformation for a grid of ``spatial_shape`` and ``spacing`` (the identity if not ``active``)."""
         ndim = len(spatial_shape)
-        low = tuple(max(math.ceil(n / self.control_factor), 4) for n in spatial_shape)
+        low = self.velocity_shape(spatial_shape)
         if not active:
             A, b = torch.eye(ndim, dtype=torch.float64), torch.zeros(ndim, dtype=torch.float64)
-            self.deformation = SyntheticDeformation(A, b, torch.zeros(ndim, *low, dtype=torch.float64), self.time_steps)
+            self.matrix, self.translation = A.clone(), b.clone()
+            self.deformation = SyntheticDeformation(A, b, torch.zeros(ndim, *low, dtype=self.dtype), self.time_steps)
             return
         r = self.R
-        angles = r.uniform(-1, 1, size=1 if ndim == 2 else 3) * math.radians(self.rotation_deg)
+        max_angle = math.radians(self.rotation_deg)
+        if self.rotation_axis == "random" and ndim == 3:
+            axis = r.standard_normal(3)
+            rot = axis_angle_rotation(
+                axis if np.linalg.norm(axis) > 0 else (1.0, 0.0, 0.0), r.uniform(-1, 1) * max_angle
+            )
+        else:
+            rot = rotation_matrix(r.uniform(-1, 1, size=1 if ndim == 2 else 3) * max_angle)
         scales = 1 + r.uniform(-1, 1, size=ndim) * self.scale
         shift = r.uniform(-1, 1, size=ndim) * self.translation_mm
-        matrix = rotation_matrix(angles) @ torch.diag(torch.as_tensor(scales, dtype=torch.float64))
-        A, b = physical_affine_to_normalized(matrix, torch.as_tensor(shift), spatial_shape, spacing)
-        noise = torch.as_tensor(r.standard_normal((1, ndim, *low)), dtype=torch.float64)
-        low_spacing = [s * (n - 1) / (k - 1) for s, n, k in zip(spacing, spatial_shape, low)]
-        v = MultiGaussianSmoother(ndim, sigmas=(self.smoothness,), weights=(1.0,))(noise, low_spacing)[0]
-        h = half_extent_mm(spatial_shape, spacing).reshape(ndim, *([1] * ndim))
-        speed_mm = (v * h).norm(dim=0).max()
-        v = v * (self.displacement_mm / float(speed_mm)) if float(speed_mm) > 0 else v
-        self.deformation = SyntheticDeformation(A, b, v, self.time_steps)
+        matrix = rot
+        if self.shear > 0:
+            matrix = matrix @ shear_matrix(r.uniform(-1, 1, size=1 if ndim == 2 else 3) * self.shear)
+        matrix = matrix @ torch.diag(torch.as_tensor(scales, dtype=torch.float64))
+        self.matrix, self.translation = matrix, torch.as_tensor(shift, dtype=torch.float64)
+        A, b = physical_affine_to_normalized(matrix, self.translation, spatial_shape, spacing)
+        k = len(self.smoothness)
+        noise = torch.as_tensor(r.standard_normal((k, ndim, *low)), dtype=torch.float64)
+        weights = r.uniform(0, 1, size=k).tolist() if k > 1 else None
+        speed = self.displacement_mm * (r.uniform(0, 1) if self.random_displacement else 1.0)
+        v = smooth_velocity(noise, spatial_shape, spacing, self.smoothness, speed, weights)
+        self.deformation = SyntheticDeformation(A, b, v.to(self.dtype), self.time_steps)
 
     def __call__(self, img, mode: str = "bilinear", spacing: Sequence[float] | None = None, randomize: bool = True):
         ndim = len(img.shape) - 1

@@ -42,7 +42,7 @@ _EXPORTS = {
         "ensure_spacing",
     )
 }
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ("enums", "jsonable", "lazy", "options", "validation"))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ("cache", "enums", "jsonable", "lazy", "options", "validation"))
 
 __all__ = [
     "BoundaryMode",
