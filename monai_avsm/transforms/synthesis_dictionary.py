@@ -109,12 +109,19 @@ class RandLabelMapPaird(Randomizable, MapTransform):
             item has the same keys and shapes (MONAI's ``DataLoader`` collates them: ``has_true_map`` ``(B,)`` bool
             says which rows hold a real map); with False the map keys are absent there.
         spacing: voxel spacing (default: from the label's ``MetaTensor`` affine, else 1 mm).
+        pose_rotation_deg, pose_scale, pose_translation_mm: a *shared* random pose :math:`P` of the pair (rotation
+            about a random axis, scaling, shift; default 0: none), applied to the label map before both images'
+            own draws, :math:`M = L \circ P \circ \phi_1`, :math:`F = L \circ P \circ \phi_2` (longitudinal:
+            :math:`F = M \circ \phi` as above). For a model that works after the initial alignment
+            (``prealignment`` in inference.json): the pair lies in any scanner pose (large ``pose_*``) while the
+            two images are only a residual apart (small per-image ranges), as after the alignment. One
+            interpolation of the labels as without a pose.
 
     Output keys (defaults): ``moving``/``fixed`` (with a real image only), ``moving_label``/``fixed_label``
     (``(1, *S)``, the label's dtype and meta data), ``moving_tissue``/``fixed_tissue`` (with a look-up table),
     ``true_map``/``true_inverse_map`` (``(D, *S)`` float32), ``has_true_map`` (0-d bool tensor), ``pair_kind``
     (``"cross"`` or ``"longitudinal"``). The last draws are :attr:`deformations` (``RandSyntheticDeformation``'s
-    ``SyntheticDeformation`` objects, ``[phi_1, phi_2 or phi]``).
+    ``SyntheticDeformation`` objects, ``[phi_1, phi_2 or phi]``, then the pose ``P`` when drawn).
     """
 
     def __init__(
@@ -146,9 +153,23 @@ class RandLabelMapPaird(Randomizable, MapTransform):
         has_map_key: str = "has_true_map",
         kind_key: str = "pair_kind",
         spacing: Sequence[float] | None = None,
+        pose_rotation_deg: float = 0.0,
+        pose_scale: float = 0.0,
+        pose_translation_mm: float = 0.0,
     ) -> None:
         MapTransform.__init__(self, [label_key], allow_missing_keys=False)
         caller = "RandLabelMapPaird"
+        self.pose = None
+        if pose_rotation_deg or pose_scale or pose_translation_mm:
+            self.pose = RandSyntheticDeformation(
+                rotation_deg=pose_rotation_deg,
+                scale=pose_scale,
+                translation_mm=pose_translation_mm,
+                displacement_mm=0.0,
+                shear=0.0,
+                rotation_axis="random",
+                dtype=torch.float32,
+            )
         self.longitudinal_prob = check_probability(longitudinal_prob, "longitudinal_prob", caller)
         self.spatial = RandSyntheticDeformation(
             rotation_deg=rotation_deg,
@@ -174,12 +195,16 @@ class RandLabelMapPaird(Randomizable, MapTransform):
             kind_key,
         )
         self.cross_map, self.map_placeholder = bool(cross_map), bool(map_placeholder)
+        if self.cross_map and self.pose is not None:
+            raise ValueError(f"{caller}: 'cross_map' is not available with a shared pose ('pose_*' > 0).")
         self.spacing = spacing
         self.deformations: list = []
         self._share_random_state()
 
     def _share_random_state(self) -> None:
         self.spatial.set_random_state(state=self.R)
+        if self.pose is not None:
+            self.pose.set_random_state(state=self.R)
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
         super().set_random_state(seed, state)
@@ -212,6 +237,12 @@ class RandLabelMapPaird(Randomizable, MapTransform):
         second = self._draw(shape, spacing)
         self.deformations = [first, second]
         phi_1 = first.map(shape).to(torch.float32)
+        pose_map = None
+        if self.pose is not None:
+            self.pose.draw(shape, spacing, active=True)
+            self.deformations.append(self.pose.deformation)
+            pose_map = self.pose.deformation.map(shape).to(torch.float32)
+            phi_1 = compose_maps(pose_map[None], phi_1[None])[0]  # M = L o P o phi_1
         true_map = true_inv = None
         if self.kind == "longitudinal":
             phi, phi_inv = second.maps(shape)
@@ -219,6 +250,8 @@ class RandLabelMapPaird(Randomizable, MapTransform):
             phi_2 = compose_maps(phi_1[None], true_map[None])[0]  # F = L o (phi_1 o phi)
         else:
             phi_2 = second.map(shape).to(torch.float32)
+            if pose_map is not None:
+                phi_2 = compose_maps(pose_map[None], phi_2[None])[0]  # F = L o P o phi_2
             if self.cross_map:  # F = M o (phi_1^-1 o phi_2), M = F o (phi_2^-1 o phi_1)
                 inv_1, inv_2 = first.maps(shape)[1].to(torch.float32), second.maps(shape)[1].to(torch.float32)
                 true_map = compose_maps(inv_1[None], phi_2[None])[0]

@@ -190,6 +190,28 @@ class TestSpatial(unittest.TestCase):
         self.assertEqual((d["pair_kind"], bool(d["has_true_map"])), ("cross", True))
         check_map_reproduces_fixed(self, d, d["true_map"])
 
+    def test_shared_pose_moves_both_images_alike(self):
+        """With only a shared pose both images are the same posed label map (a pair after its initial alignment in
+        some scanner pose); with per-image draws too, a longitudinal map still reproduces the fixed labels."""
+        src = phantom((40, 48, 40), 4.0)
+        t = RandLabelMapPaird(**ZERO_SPATIAL, longitudinal_prob=0.0, pose_rotation_deg=30.0, pose_translation_mm=10.0)
+        d = t.set_random_state(1)(inputs(src))
+        torch.testing.assert_close(d["moving_label"].as_tensor(), d["fixed_label"].as_tensor())
+        self.assertLess(dice_overlap(d["moving_label"].as_tensor(), src["label"].as_tensor()), 0.9)  # posed
+        h = half_extent_mm((40, 48, 40), (4.0,) * 3)
+        m = t.deformations[-1].A.to(torch.float64) * h.unsqueeze(1) / h.unsqueeze(0)  # the pose in millimetres
+        self.assertGreater(rotation_angle_deg(m), 1.0)
+        self.assertLessEqual(rotation_angle_deg(m), 30.0 + 1e-4)
+        lt = RandLabelMapPaird(longitudinal_prob=1.0, pose_rotation_deg=30.0, rotation_deg=3.0, translation_mm=3.0)
+        d = lt.set_random_state(4)(inputs(src))
+        check_map_reproduces_fixed(self, d, d["true_map"])
+        with self.assertRaisesRegex(ValueError, "cross_map"):
+            RandLabelMapPaird(cross_map=True, pose_rotation_deg=10.0)
+        # no pose: the draws are those of before (the pose takes nothing from the random stream)
+        a = RandLabelMapPaird(longitudinal_prob=0.0).set_random_state(7)(inputs(src))
+        b = RandLabelMapPaird(longitudinal_prob=0.0, pose_rotation_deg=0.0).set_random_state(7)(inputs(src))
+        self.assertTrue(pair_equal(a, b))
+
     def test_no_placeholder_leaves_the_map_out_of_cross_pairs(self):
         d = RandLabelMapPaird(longitudinal_prob=0.0, map_placeholder=False).set_random_state(0)(inputs(phantom()))
         self.assertNotIn("true_map", d)
