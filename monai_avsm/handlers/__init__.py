@@ -19,7 +19,9 @@ from monai_avsm.utils.lazy import lazy_exports
 if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
     from .registration import RegistrationEvaluation, RegistrationWriter, dice_per_label, stage_dice
     from .schedule import EpochScheduleHandler, LossWeightScheduleHandler
+    from .dataset_epoch import DatasetEpochHandler
     from .stage import NonFiniteLossError, StopOnNaNLoss, TrainingStageHandler
+    from .time_limit import TimeLimitHandler
 
 _EXPORTS = {
     "RegistrationEvaluation": ".registration",
@@ -31,11 +33,15 @@ _EXPORTS = {
     "NonFiniteLossError": ".stage",
     "StopOnNaNLoss": ".stage",
     "TrainingStageHandler": ".stage",
+    "DatasetEpochHandler": ".dataset_epoch",
+    "TimeLimitHandler": ".time_limit",
 }
-_SUBMODULES = ("registration", "schedule", "stage")
+_SUBMODULES = ("dataset_epoch", "registration", "schedule", "stage", "time_limit")
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
+    "DatasetEpochHandler",
+    "TimeLimitHandler",
     "LossWeightScheduleHandler",
     "EpochScheduleHandler",
     "TrainingStageHandler",
