@@ -1,6 +1,6 @@
 """Accuracy and time of ``deformable_opt`` against ANTs SyN-CC on realistic 1.5 mm brain pairs (issue 14).
 
-    python -m monai_avsm.data.sample --out /tmp/sample15 --spacing 1.5
+    python -m monai_avsm.apps.sample --out /tmp/sample15 --spacing 1.5
     ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=2 OMP_NUM_THREADS=2 \
         python benchmarks/bench_deformable.py --data /tmp/sample15 --method avsm ants
 

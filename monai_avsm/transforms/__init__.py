@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from monai_avsm.utils.lazy import lazy_exports
 
-if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
     from .array import RandSyntheticDeformation, SyntheticDeformation
     from .dictionary import (
         RandSwapPairD,
@@ -29,22 +29,6 @@ if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are 
         WarpByMapd,
         WarpByMapDict,
     )
-
-_EXPORTS = {
-    "RandSyntheticDeformation": ".array",
-    "SyntheticDeformation": ".array",
-    "RandSwapPairD": ".dictionary",
-    "RandSwapPaird": ".dictionary",
-    "RandSwapPairDict": ".dictionary",
-    "RandSyntheticDeformationD": ".dictionary",
-    "RandSyntheticDeformationd": ".dictionary",
-    "RandSyntheticDeformationDict": ".dictionary",
-    "WarpByMapD": ".dictionary",
-    "WarpByMapd": ".dictionary",
-    "WarpByMapDict": ".dictionary",
-}
-_SUBMODULES = ("array", "dictionary", "functional")
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "RandSwapPairD",
@@ -59,3 +43,4 @@ __all__ = [
     "WarpByMapDict",
     "WarpByMapd",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

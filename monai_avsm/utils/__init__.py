@@ -21,13 +21,6 @@ from .options import look_up_option
 if TYPE_CHECKING:
     from .validation import check_finite, check_map, check_same_spatial_shape, check_spatial_tensor, ensure_spacing
 
-# the checks need torch: imported on first use, so that ``import monai_avsm`` (and the command line's --help) do not
-_EXPORTS = {
-    name: ".validation"
-    for name in ("check_finite", "check_map", "check_same_spatial_shape", "check_spatial_tensor", "ensure_spacing")
-}
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ("enums", "jsonable", "lazy", "options", "validation"))
-
 __all__ = [
     "BoundaryMode",
     "ComposeOrder",
@@ -43,3 +36,4 @@ __all__ = [
     "check_spatial_tensor",
     "ensure_spacing",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)
