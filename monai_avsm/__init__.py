@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checker
         optimization,
         transforms,
         utils,
+        visualize,
     )
     from .apps import apply_transforms, jacobian_summary, register, register_pairs
 
@@ -60,5 +61,6 @@ __all__ = [
     "optimization",
     "transforms",
     "utils",
+    "visualize",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, __all__)

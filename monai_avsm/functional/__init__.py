@@ -56,6 +56,7 @@ from .smoothing import (
 )
 from .world import (
     apply_affine_points,
+    as_world_matrix,
     map_to_world_points,
     normalized_to_world,
     ras_to_lps_affine,
@@ -127,5 +128,6 @@ __all__ = [
     "world_displacement",
     "world_jacobian_determinant",
     "apply_affine_points",
+    "as_world_matrix",
     "world_to_normalized",
 ]

@@ -14,10 +14,19 @@ received value."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 
-__all__ = ["check_spatial_tensor", "check_map", "check_same_spatial_shape", "check_finite", "ensure_spacing"]
+__all__ = [
+    "check_spatial_tensor",
+    "check_map",
+    "check_same_spatial_shape",
+    "check_finite",
+    "ensure_spacing",
+    "to_numpy",
+]
 
 
 def check_spatial_tensor(x: torch.Tensor, name: str, caller: str, channels: int | None = None) -> int:
@@ -88,3 +97,18 @@ def ensure_spacing(spacing: Sequence[float] | torch.Tensor | float | None, ndim:
     if any(not v > 0 for v in values):
         raise ValueError(f"{caller}: 'spacing' must be positive, got {values}.")
     return values
+
+
+def to_numpy(x: Any, name: str, caller: str) -> np.ndarray:
+    """``x`` (a tensor, MONAI ``MetaTensor`` or array-like) as a numpy array on the CPU (detached).
+
+    Raises:
+        TypeError: ``x`` cannot be converted.
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.as_tensor() if hasattr(x, "as_tensor") else x
+        return x.detach().cpu().numpy()
+    try:
+        return np.asarray(x)
+    except Exception as e:  # pragma: no cover - unusual inputs
+        raise TypeError(f"{caller}: '{name}' must be a tensor or an array, got {type(x).__name__}.") from e
