@@ -104,7 +104,8 @@ def image_filename(image: Any, default: str | None = None) -> str | None:
 
 
 def new_output_dir(path: str | os.PathLike, reuse_empty: bool = True) -> str:
-    """``path``, else the first free ``path_2``, ``path_3``, ... (created), so that no earlier result is overwritten.
+    """``path``, else the first free ``path_2``, ``path_3``, ... (created), so that no earlier result is overwritten:
+    inference and evaluation write every run into a new folder, the writers every pair.
 
     A name is claimed by creating the folder (``os.mkdir`` is atomic), so several processes writing into one parent
     folder (sharded inference) never share one.
