@@ -44,7 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from monai_avsm.functional.jacobian import jacobian_matrix, matrix_determinant
+from monai_avsm.functional.jacobian import jacobian_determinant_ddf, jacobian_matrix
 from monai_avsm.functional.maps import identity_map, map_to_grid
 
 __all__ = [
@@ -445,8 +445,8 @@ def world_jacobian_determinant(points: torch.Tensor, target_affine, dtype: torch
     r"""Determinant of the Jacobian of a world transformation ``p -> q(p)`` sampled on a grid, ``(1, *S)`` float64.
 
     With ``p = M j + o`` the grid's voxel -> world matrix and :math:`\partial q / \partial j` from central differences
-    (one-sided at the faces: :func:`~monai_avsm.functional.jacobian.jacobian_matrix`, the determinant of
-    :func:`~monai_avsm.functional.jacobian.matrix_determinant`; folds are :math:`\det J \le 0`,
+    (one-sided at the faces): :func:`~monai_avsm.functional.jacobian.jacobian_determinant_ddf` of the displacement
+    :math:`q(p) - p` with ``voxel_axes=M`` (folds are :math:`\det J \le 0`,
     :func:`~monai_avsm.functional.jacobian.fold_mask`):
 
     .. math:: \det J(p) = \det\Big( \frac{\partial q}{\partial j}\, M^{-1} \Big)
@@ -472,9 +472,5 @@ def world_jacobian_determinant(points: torch.Tensor, target_affine, dtype: torch
     if min(points.shape[1:]) < 2:
         raise ValueError(f"{caller}: every spatial size must be >= 2, got {tuple(points.shape[1:])}.")
     target = as_world_matrix(target_affine, ndim, "target_affine", caller, points.device)
-    m_inv = torch.linalg.inv(target[:ndim, :ndim])
     disp = (points - voxel_world_points(target, points.shape[1:]).to(points)).to(dtype)  # q(p) - p
-    dd_dj = jacobian_matrix(disp[None], [1.0] * ndim)[0]  # dd_c / dj_a: (D, D, *S)
-    jac = torch.einsum("ca...,ab->cb...", dd_dj, m_inv.to(dtype))  # dd_c / dp_b
-    jac = jac + torch.eye(ndim, dtype=dtype, device=jac.device).reshape(ndim, ndim, *([1] * ndim))  # dq / dp
-    return matrix_determinant(jac[None])[0]
+    return jacobian_determinant_ddf(disp[None], voxel_axes=target[:ndim, :ndim])[0]
