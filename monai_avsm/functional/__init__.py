@@ -51,8 +51,10 @@ from .smoothing import (
     multi_gaussian_kernel,
     multi_gaussian_kernel_fft,
     multi_gaussian_kernel_matrices,
+    multi_gaussian_smooth,
     smooth_fft,
     smooth_separable,
+    smoothing_method,
 )
 from .world import (
     apply_affine_points,
@@ -111,6 +113,8 @@ __all__ = [
     "multi_gaussian_kernel",
     "multi_gaussian_kernel_fft",
     "multi_gaussian_kernel_matrices",
+    "multi_gaussian_smooth",
+    "smoothing_method",
     "resample_map",
     "smooth_fft",
     "smooth_separable",

@@ -27,7 +27,7 @@ from monai.data import MetaTensor
 from monai.transforms import RandomizableTransform, Transform
 
 from monai_avsm.functional.maps import warp_image, warp_label
-from monai_avsm.networks.blocks.smoother import MultiGaussianSmoother
+from monai_avsm.functional.smoothing import multi_gaussian_smooth
 from monai_avsm.transforms.functional import (
     half_extent_mm,
     physical_affine_to_normalized,
@@ -161,7 +161,7 @@ class RandSyntheticDeformation(RandomizableTransform):
         A, b = physical_affine_to_normalized(matrix, torch.as_tensor(shift), spatial_shape, spacing)
         noise = torch.as_tensor(r.standard_normal((1, ndim, *low)), dtype=torch.float64)
         low_spacing = [s * (n - 1) / (k - 1) for s, n, k in zip(spacing, spatial_shape, low)]
-        v = MultiGaussianSmoother(ndim, sigmas=(self.smoothness,), weights=(1.0,))(noise, low_spacing)[0]
+        v = multi_gaussian_smooth(noise, low_spacing, sigmas=(self.smoothness,), weights=(1.0,))[0]
         h = half_extent_mm(spatial_shape, spacing).reshape(ndim, *([1] * ndim))
         speed_mm = (v * h).norm(dim=0).max()
         v = v * (self.displacement_mm / float(speed_mm)) if float(speed_mm) > 0 else v
