@@ -36,7 +36,7 @@ from monai_avsm.optimization.utils import (
     seeded,
     spacing_for,
 )
-from monai_avsm.optimization.vsvf import optimize_momentum, vsvf_warp_for
+from monai_avsm.optimization.vsvf import check_lbfgs_settings, optimize_momentum, vsvf_warp_for
 from monai_avsm.utils.progress import Progress
 
 __all__ = ["refine"]
@@ -145,10 +145,7 @@ def refine(
         raise ValueError(f"{caller}: 'iterations' must be an integer >= 0, got {iterations}.")
     if not lr > 0:
         raise ValueError(f"{caller}: 'lr' must be > 0, got {lr}.")
-    if isinstance(history_size, bool) or int(history_size) != history_size or history_size < 1:
-        raise ValueError(f"{caller}: 'history_size' must be an integer >= 1, got {history_size}.")
-    if isinstance(max_line_search, bool) or int(max_line_search) != max_line_search or max_line_search < 1:
-        raise ValueError(f"{caller}: 'max_line_search' must be an integer >= 1, got {max_line_search}.")
+    check_lbfgs_settings(history_size, max_line_search, caller)
     stopper = EarlyStopping(tolerance, patience, caller)
     batch, full_shape = moving.shape[0], tuple(moving.shape[2:])
     dtype = torch.promote_types(moving.dtype, torch.float32)

@@ -40,7 +40,15 @@ from monai_avsm.optimization.utils import (
 )
 from monai_avsm.utils.progress import Progress
 
-__all__ = ["vsvf_opt", "optimize_momentum", "vsvf_warp_for"]
+__all__ = ["vsvf_opt", "optimize_momentum", "vsvf_warp_for", "check_lbfgs_settings"]
+
+
+def check_lbfgs_settings(history_size: int, max_line_search: int, caller: str) -> None:
+    """Check the L-BFGS settings of :func:`optimize_momentum`: integers ``>= 1``."""
+    if isinstance(history_size, bool) or int(history_size) != history_size or history_size < 1:
+        raise ValueError(f"{caller}: 'history_size' must be an integer >= 1, got {history_size}.")
+    if isinstance(max_line_search, bool) or int(max_line_search) != max_line_search or max_line_search < 1:
+        raise ValueError(f"{caller}: 'max_line_search' must be an integer >= 1, got {max_line_search}.")
 
 
 def vsvf_warp_for(warp: VSVFWarp | None, ndim: int, caller: str) -> VSVFWarp:
@@ -204,10 +212,7 @@ def vsvf_opt(
     lrs = per_scale(lr, len(scales), "lr", caller)
     sp = spacing_for(spacing, ndim, caller)
     stopper = EarlyStopping(tolerance, patience, caller)
-    if isinstance(history_size, bool) or int(history_size) != history_size or history_size < 1:
-        raise ValueError(f"{caller}: 'history_size' must be an integer >= 1, got {history_size}.")
-    if isinstance(max_line_search, bool) or int(max_line_search) != max_line_search or max_line_search < 1:
-        raise ValueError(f"{caller}: 'max_line_search' must be an integer >= 1, got {max_line_search}.")
+    check_lbfgs_settings(history_size, max_line_search, caller)
     batch, full_shape = moving.shape[0], tuple(moving.shape[2:])
     dtype = torch.promote_types(moving.dtype, torch.float32)
     if initial_map is None:
