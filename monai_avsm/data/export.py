@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from monai_avsm.data.files import prepare_output_path
+from monai_avsm.data.files import is_nifti, prepare_output_path
 from monai_avsm.functional.world import as_world_matrix, ras_to_lps_affine
 from monai_avsm.utils.validation import to_numpy
 
@@ -112,7 +112,7 @@ def write_displacement_field(
     path = prepare_output_path(path, overwrite, caller)
     d = d.astype(np.float32)  # a copy
     d[:2] *= -1.0  # RAS -> LPS vectors
-    if path.lower().endswith((".nii", ".nii.gz")):
+    if is_nifti(path):
         _write_nifti_vectors(path, d, affine, compress_level)
         return path
     import itk  # other formats (.nrrd, .mha) through ITK, imported only for them
@@ -168,7 +168,7 @@ def read_displacement_field(path: str | os.PathLike) -> tuple[torch.Tensor, torc
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{caller}: 'path' {path!r} does not exist.")
-    if path.lower().endswith((".nii", ".nii.gz")):
+    if is_nifti(path):
         return _read_nifti_vectors(path, caller)
     import itk
 
@@ -344,8 +344,7 @@ def write_image(
             f"{caller}: 'array' must have shape (1, *S) or (*S) with {ndim} spatial dims (from 'affine'), "
             f"got {data.shape}."
         )
-    suffix = os.fspath(path).lower()
-    if not (suffix.endswith(".nii") or suffix.endswith(".nii.gz")):
+    if not is_nifti(os.fspath(path)):
         raise ValueError(f"{caller}: 'path' must end with .nii or .nii.gz, got {os.fspath(path)!r}.")
     if data.dtype == np.bool_:
         data = data.astype(np.uint8)
