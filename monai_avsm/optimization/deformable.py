@@ -34,8 +34,8 @@ from torch import nn
 from monai_avsm.functional.jacobian import jacobian_determinant
 from monai_avsm.functional.lncc import _check_mask
 from monai_avsm.functional.maps import identity_map, resample_map, warp_image
-from monai_avsm.losses.avsm import _masked_similarity
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
+from monai_avsm.losses.utils import masked_similarity
 from monai_avsm.losses.vsvf import MomentumRegularizationLoss
 from monai_avsm.networks.blocks.vsvf_warp import VSVFWarp
 from monai_avsm.optimization.utils import (
@@ -455,7 +455,7 @@ def deformable_opt(
             sim = mi_sim
         else:
             sim = similarity
-        return _masked_similarity(sim, level_mask, caller, "mask")
+        return masked_similarity(sim, level_mask, caller, "mask")
 
     def level_warp(k: int) -> VSVFWarp:
         sigmas = tuple(s / extent for s in cfg.sigmas_mm[k])

@@ -20,7 +20,7 @@ import torch
 
 from monai_avsm.functional.lncc import _check_mask
 from monai_avsm.functional.maps import map_to_ddf, warp_image
-from monai_avsm.losses.avsm import _masked_similarity
+from monai_avsm.losses.utils import masked_similarity
 from monai_avsm.losses.vsvf import MomentumRegularizationLoss
 from monai_avsm.networks.blocks.vsvf_warp import VSVFWarp
 from monai_avsm.optimization.utils import (
@@ -155,7 +155,7 @@ def refine(
         momentum_reg_weight, normalization=warp.smoother.normalization, reduction="none"
     )
     sim = similarity if similarity is not None else default_similarity(ndim, full_shape, True)
-    sim = _masked_similarity(sim, mask, caller, "mask")
+    sim = masked_similarity(sim, mask, caller, "mask")
     mov, fix = moving.detach().to(dtype), fixed.detach().to(dtype)
     zeros = torch.zeros(batch, ndim, *momentum_shape(full_shape), dtype=dtype, device=moving.device)
 
