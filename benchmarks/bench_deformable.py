@@ -131,7 +131,9 @@ def run_ants(moving, mlab, fixed, flab, affine, phi_true):
         idx = []
         for g in grids:
             gi = ants.from_numpy(g, origin=m.origin, spacing=m.spacing, direction=m.direction)
-            idx.append(torch.as_tensor(ants.apply_transforms(f, gi, reg["fwdtransforms"], interpolator="linear").numpy()))
+            idx.append(
+                torch.as_tensor(ants.apply_transforms(f, gi, reg["fwdtransforms"], interpolator="linear").numpy())
+            )
         idx = torch.stack(idx)
         jac = torch.stack(torch.gradient(idx, dim=(1, 2, 3)), dim=1)  # d idx_i / d x_j
         det = torch.linalg.det(jac.permute(2, 3, 4, 0, 1).double())
