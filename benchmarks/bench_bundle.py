@@ -81,7 +81,7 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.data, args.iterations, size)))
         return
     if not os.path.exists(os.path.join(args.data, "datalist.json")):
-        from monai_avsm.data.sample import build_sample_dataset
+        from monai_avsm.apps.sample import build_sample_dataset
 
         build_sample_dataset(args.data)
     print(machine_line())

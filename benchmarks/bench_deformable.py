@@ -1,6 +1,6 @@
 """Accuracy and time of ``deformable_opt`` against ANTs SyN-CC on realistic 1.5 mm brain pairs (issue 14).
 
-    python -m monai_avsm.data.sample --out /tmp/sample15 --spacing 1.5
+    python -m monai_avsm.apps.sample --out /tmp/sample15 --spacing 1.5
     ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=2 OMP_NUM_THREADS=2 \
         python benchmarks/bench_deformable.py --data /tmp/sample15 --method avsm ants
 
@@ -131,7 +131,9 @@ def run_ants(moving, mlab, fixed, flab, affine, phi_true):
         idx = []
         for g in grids:
             gi = ants.from_numpy(g, origin=m.origin, spacing=m.spacing, direction=m.direction)
-            idx.append(torch.as_tensor(ants.apply_transforms(f, gi, reg["fwdtransforms"], interpolator="linear").numpy()))
+            idx.append(
+                torch.as_tensor(ants.apply_transforms(f, gi, reg["fwdtransforms"], interpolator="linear").numpy())
+            )
         idx = torch.stack(idx)
         jac = torch.stack(torch.gradient(idx, dim=(1, 2, 3)), dim=1)  # d idx_i / d x_j
         det = torch.linalg.det(jac.permute(2, 3, 4, 0, 1).double())

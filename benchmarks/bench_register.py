@@ -87,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     data = args.data or os.path.join(REPO, f"avsm_sample_{args.spacing:g}mm")
     if not os.path.isfile(os.path.join(data, "datalist.json")):
-        from monai_avsm.data.sample import build_sample_dataset
+        from monai_avsm.apps.sample import build_sample_dataset
 
         build_sample_dataset(data, spacing=args.spacing)
     with open(os.path.join(data, "datalist.json")) as f:

@@ -211,7 +211,7 @@ def main() -> None:
     from monai_avsm.optimization import affine_opt, refine, vsvf_opt
 
     if not os.path.exists(os.path.join(args.data, "datalist.json")):
-        from monai_avsm.data.sample import build_sample_dataset
+        from monai_avsm.apps.sample import build_sample_dataset
 
         build_sample_dataset(args.data)
     has_ants = True

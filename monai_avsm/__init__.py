@@ -10,10 +10,14 @@
 # limitations under the License.
 """monai_avsm: AVSM (joint affine + vSVF deep image registration, Shen et al., CVPR 2019) for MONAI.
 
-Layout (data flows one way): ``functional`` (stateless maths) -> ``networks.blocks`` / ``networks.nets`` ->
-``losses`` / ``metrics`` -> handlers and workflows -> ``apps`` (``monai_avsm.register``, the ``monai-avsm`` command)
-and ``bundle/`` configs. See ``docs/conventions.md`` for the
-coordinate conventions used everywhere.
+Layout (imports run one way, checked by ``tests/test_layering.py``): ``utils`` -> ``functional`` (stateless maths)
+-> ``networks`` / ``losses`` / ``metrics`` / ``transforms`` / ``data`` / ``visualize`` -> ``optimization`` ->
+``engines`` / ``handlers`` -> ``apps`` (``monai_avsm.register``, the ``monai-avsm`` command, the data set builders)
+and the ``bundle/`` configs. See ``docs/conventions.md`` for the coordinate conventions used everywhere.
+
+``import monai_avsm`` imports no torch and no MONAI: the subpackages (and ``register`` ...) are imported on first use
+(:func:`~monai_avsm.utils.lazy.lazy_exports`), so ``$import monai_avsm`` and then ``$monai_avsm.losses.MKLNCCLoss(...)``
+in a bundle config work as with eager imports.
 """
 
 from __future__ import annotations
@@ -23,32 +27,22 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 from .utils.lazy import lazy_exports
 
-if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
-    from . import apps, data, engines, functional, handlers, losses, metrics, networks, optimization, transforms, utils
+if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
+    from . import (
+        apps,
+        data,
+        engines,
+        functional,
+        handlers,
+        losses,
+        metrics,
+        networks,
+        optimization,
+        transforms,
+        utils,
+        visualize,
+    )
     from .apps import apply_transforms, jacobian_summary, register, register_pairs
-
-# ``import monai_avsm`` imports no torch and no MONAI: the subpackages (and ``register`` ...) are imported on first
-# use, so ``$import monai_avsm`` and then ``$monai_avsm.losses.MKLNCCLoss(...)`` in a bundle config work as before
-_EXPORTS = {
-    "register": ".apps",
-    "apply_transforms": ".apps",
-    "jacobian_summary": ".apps",
-    "register_pairs": ".apps",
-}
-_SUBMODULES = (
-    "apps",
-    "data",
-    "engines",
-    "functional",
-    "handlers",
-    "losses",
-    "metrics",
-    "networks",
-    "optimization",
-    "transforms",
-    "utils",
-)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "__version__",
@@ -67,4 +61,6 @@ __all__ = [
     "optimization",
     "transforms",
     "utils",
+    "visualize",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

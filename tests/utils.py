@@ -35,14 +35,15 @@ def tissue_labels(image: torch.Tensor, quantiles=(0.4, 0.75)) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=None)
 def sample_dataset(spacing: float = 4.0) -> str:
-    """The sample data set (real brain templates, ``monai_avsm.data.build_sample_dataset``) at ``spacing`` mm, built
+    """The sample data set (real brain templates, ``monai_avsm.apps.build_sample_dataset``) at ``spacing`` mm, built
     once per test session into a temporary folder (removed at exit); ``None`` without the demo packages."""
     import atexit
     import os
     import shutil
     import tempfile
 
-    from monai_avsm.data.sample import build_sample_dataset, missing_packages
+    from monai_avsm.apps.sample import build_sample_dataset
+    from monai_avsm.data.templates import missing_packages
 
     if missing_packages():
         return None

@@ -11,8 +11,10 @@
 """Applications on top of the networks and workflows: one-pair and batch registration (:func:`register`,
 :func:`register_pairs`, in :mod:`.registration`), the shipped bundle (:mod:`.bundle`), applying written transforms
 (:func:`apply_transforms`, :mod:`.apply`), Jacobian summaries (:mod:`.jacobian`), the ``monai-avsm`` command line
-(:mod:`.cli`) and the scanner-space evaluation set (:mod:`.scanner_space`). Imported on first use (``import
-monai_avsm.apps`` imports nothing heavy)."""
+(:mod:`.cli`), and the data set builders and checks with a command line (as MONAI keeps its data set builders under
+``monai.apps``): the sample data set (:mod:`.sample`), the OAI check (:mod:`.oai`) and the scanner-space evaluation
+set (:mod:`.scanner_space`). Imported on first use (``import monai_avsm.apps`` imports nothing heavy, and ``python
+-m monai_avsm.apps.sample`` does not find its module imported already)."""
 
 from __future__ import annotations
 
@@ -20,26 +22,14 @@ from typing import TYPE_CHECKING
 
 from monai_avsm.utils.lazy import lazy_exports
 
-if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
     from .apply import apply_transforms
     from .bundle import default_bundle_dir, load_bundle_network, load_inference_network
     from .jacobian import jacobian_summary
+    from .oai import check_oai_dataset, load_oai_config
     from .registration import register, register_pairs
+    from .sample import build_sample_dataset
     from .scanner_space import ScannerSpaceSettings, build_scanner_space_set
-
-_EXPORTS = {
-    "register": ".registration",
-    "register_pairs": ".registration",
-    "apply_transforms": ".apply",
-    "jacobian_summary": ".jacobian",
-    "load_bundle_network": ".bundle",
-    "load_inference_network": ".bundle",
-    "default_bundle_dir": ".bundle",
-    "ScannerSpaceSettings": ".scanner_space",
-    "build_scanner_space_set": ".scanner_space",
-}
-_SUBMODULES = ("apply", "bundle", "cli", "jacobian", "registration", "scanner_space")
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "register",
@@ -49,6 +39,10 @@ __all__ = [
     "load_bundle_network",
     "load_inference_network",
     "default_bundle_dir",
+    "build_sample_dataset",
+    "check_oai_dataset",
+    "load_oai_config",
     "ScannerSpaceSettings",
     "build_scanner_space_set",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

@@ -36,6 +36,8 @@ from typing import Any
 
 import torch
 
+from monai_avsm.networks.utils import read_state_dict
+
 __all__ = [
     "default_bundle_dir",
     "bundle_settings",
@@ -162,15 +164,6 @@ def bundle_settings(bundle_dir: str | os.PathLike | None = None, model_path: str
     }
 
 
-def load_state(model_path: str | os.PathLike) -> dict:
-    """The weights of a model file: a ``state_dict``, or a checkpoint dictionary holding one under ``"model"``
-    (MONAI's ``CheckpointSaver`` format)."""
-    state = torch.load(os.fspath(model_path), map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    return state
-
-
 def load_bundle_network(
     bundle_dir: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
@@ -193,7 +186,7 @@ def load_bundle_network(
     dev = resolve_device(device)
     network = parser.get_parsed_content("network_def")
     try:
-        network.load_state_dict(load_state(settings["model_path"]))
+        network.load_state_dict(read_state_dict(settings["model_path"], caller="load_bundle_network"))
     except RuntimeError as e:
         raise RuntimeError(
             f"load_bundle_network: {settings['model_path']!r} does not fit the bundle's network: {e}"

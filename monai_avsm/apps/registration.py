@@ -51,6 +51,7 @@ from monai_avsm.engines.accurate import accurate_registration, aligned_image, wo
 from monai_avsm.engines.native import Grid, NativeResampler, PairGeometry
 from monai_avsm.engines.results import write_pair_outputs
 from monai_avsm.utils.jsonable import to_jsonable
+from monai_avsm.utils.progress import Progress
 
 __all__ = ["register", "register_pairs", "read_pairs_csv", "OUTPUTS", "MODES", "SIMILARITIES"]
 
@@ -73,31 +74,6 @@ OUTPUTS: dict[str, tuple[bool, str]] = {
     "preview": (False, "preview.png of the native-grid result, ~1 s (matplotlib)"),
     "compress": (False, "gzip the displacement fields (.nii.gz, ~10 % smaller, ~0.9 s per field)"),
 }
-
-
-class _Progress:
-    def __init__(self, enabled: bool, total: int, desc: str) -> None:
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=total, desc=desc, unit="step")
-            except ImportError:  # pragma: no cover - tqdm is a dependency
-                self.bar = None
-
-    def step(self, name: str) -> None:
-        _LOGGER.info(f"register: {name}")
-        if self.bar is not None:
-            self.bar.set_postfix_str(name)
-
-    def done(self) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _check_output(output_dir: str | os.PathLike, overwrite: bool) -> str:
@@ -364,7 +340,15 @@ def register(
     chosen = _outputs(outputs)
     out_dir = _check_output(output_dir, overwrite)
     dev = resolve_device(device) if network is None else None
-    bar = _Progress(progress, 5 if mode == "accurate" else 3, "monai-avsm register")
+    bar = Progress(
+        5 if mode == "accurate" else 3,
+        "monai-avsm register",
+        progress,
+        _LOGGER,
+        unit="step",
+        leave=True,
+        step_prefix="register",
+    )
     timings: dict[str, float] = {}
     partial = None
     try:
@@ -689,14 +673,7 @@ def register_pairs(
     loaded = load_bundle_network(bundle_dir, resolve_device(device, "register_pairs"), model_path)
     load_seconds = time.perf_counter() - t0
     rows: list[dict[str, Any]] = []
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(items), desc="monai-avsm register --pairs", unit="pair")
-        except ImportError:  # pragma: no cover - tqdm is a dependency
-            bar = None
+    bar = Progress(len(items), "monai-avsm register --pairs", progress, _LOGGER, unit="pair", leave=True)
     try:
         for item, name in zip(items, names):
             t1 = time.perf_counter()
@@ -732,12 +709,9 @@ def register_pairs(
                 _LOGGER.warning(f"register_pairs: pair {name!r} failed: {e}")
             row["seconds"] = round(time.perf_counter() - t1, 3)
             rows.append(row)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"{sum(r['status'] == 'failed' for r in rows)} failed")
+            bar.done(f"{sum(r['status'] == 'failed' for r in rows)} failed")
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     columns: list[str] = []
     for r in rows:
         columns += [k for k in r if k not in columns]

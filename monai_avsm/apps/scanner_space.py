@@ -16,7 +16,7 @@ r"""The "scanner-space" evaluation set: held-out real templates posed, deformed 
 Real single-subject scans are not in MNI space (``/work/shared/spec/data.md``, "Test pairs that look like real
 use"): each comes in its scanner's orientation, on its own oblique grid and field of view, with a bias field and
 noise. This module makes such scans from the held-out anatomies of the sample data
-(:data:`~monai_avsm.data.sample.DEFAULT_HELD_OUT`: ICBM 2009c asymmetric and FSL's MNI152 6th generation, both
+(:data:`~monai_avsm.data.templates.DEFAULT_HELD_OUT`: ICBM 2009c asymmetric and FSL's MNI152 6th generation, both
 skull-stripped) and from pydeface's mean head (with skull and face). Every scan ``s`` is defined by an exact
 map from its world (RAS mm) to its source template's world,
 
@@ -29,8 +29,8 @@ shift :math:`t` (length up to ``shift_mm``) about the template's brain centre :m
 sampled at :math:`S_s(p)` for every voxel ``p`` of a new grid (spacing drawn in ``spacing_mm`` per axis, an oblique
 direction ``oblique_deg`` away from one of the usual scanner axis orders, the field of view fitted to the anatomy
 plus a random margin), times a smooth bias field, plus Rician noise. Tissue labels (1 grey, 2 white matter; the
-k-means classes of :mod:`monai_avsm.data.sample`, background and CSF 0) and the brain (or head) mask are warped by
-the same map, nearest neighbour.
+k-means classes of :func:`monai_avsm.data.templates.tissue_labels`, background and CSF 0) and the brain (or head)
+mask are warped by the same map, nearest neighbour.
 
 Pairs (``pairs.csv``, ``datalist.json``; ``kind`` column):
 
@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import importlib.util
 import io
 import json
@@ -69,14 +68,16 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from monai_avsm.data.sample import (
+from monai_avsm.data.files import cached_dataset_files, dataset_manifest, nifti_bytes, sha256_hex, write_dataset_files
+from monai_avsm.data.templates import (
     DEFAULT_HELD_OUT,
-    SAMPLE_SOURCES,
-    _licence_text,
-    _sha256,
-    _source_file,
-    _tissue_labels,
-    write_dataset_files,
+    LABEL_NAMES,
+    TEMPLATE_SOURCES,
+    licence_text,
+    load_template,
+    package_version,
+    template_file,
+    tissue_labels,
 )
 
 __all__ = [
@@ -118,7 +119,7 @@ class ScannerSpaceSettings:
     """Every setting of the scanner-space set (the constructor is the config; defaults: the issue's ranges).
 
     Args:
-        sources: template names (:data:`~monai_avsm.data.sample.SAMPLE_SOURCES` keys or :data:`HEAD_SOURCE`).
+        sources: template names (:data:`~monai_avsm.data.templates.TEMPLATE_SOURCES` keys or :data:`HEAD_SOURCE`).
             Cross pairs use every ordered pair of distinct *labelled* (brain) sources.
         known_pairs: number of known-deformation pairs (sources taken in turn).
         rotation_deg: largest rotation angle of each pose (uniformly random axis, angle uniform in [0, r]).
@@ -334,7 +335,7 @@ def _head_file() -> Path:
 def load_source(name: str) -> Source:
     """Read one template (a held-out brain of the sample data or :data:`HEAD_SOURCE`) with its labels and mask.
 
-    Brains: mask = nonzero voxels, labels = :func:`monai_avsm.data.sample._tissue_labels` (three-class k-means;
+    Brains: mask = nonzero voxels, labels = :func:`monai_avsm.data.templates.tissue_labels` (three-class k-means;
     1 grey, 2 white matter). The head: mask = voxels above 10 % of the 99th intensity percentile, holes filled
     (the head with skull and face), no labels.
     """
@@ -342,23 +343,22 @@ def load_source(name: str) -> Source:
 
     if name == HEAD_SOURCE:
         path = _head_file()
-    elif name in SAMPLE_SOURCES:
-        path = _source_file(name)
-    else:
-        raise ValueError(
-            f"scanner_space: unknown source {name!r}; choose from {sorted(SAMPLE_SOURCES) + [HEAD_SOURCE]}."
-        )
-    img = nib.load(str(path))
-    data = np.asarray(img.dataobj, dtype=np.float32)
-    if data.ndim != 3:
-        raise ValueError(f"scanner_space: {str(path)!r} has shape {data.shape}; expected a 3D image.")
-    if name == HEAD_SOURCE:
+        img = nib.load(str(path))
+        data = np.asarray(img.dataobj, dtype=np.float32)
+        if data.ndim != 3:
+            raise ValueError(f"scanner_space: {str(path)!r} has shape {data.shape}; expected a 3D image.")
+        affine = np.asarray(img.affine, dtype=np.float64)
         mask = ndimage.binary_fill_holes(data > 0.1 * np.percentile(data[data > 0], 99))
         label, kind = None, "head"
-    else:
+    elif name in TEMPLATE_SOURCES:
+        path = template_file(name, "scanner_space")
+        data, affine = load_template(name, "scanner_space")
         mask = data > 0
-        label, kind = _tissue_labels(data, mask), "brain"
-    affine = np.asarray(img.affine, dtype=np.float64)
+        label, kind = tissue_labels(data, mask), "brain"
+    else:
+        raise ValueError(
+            f"scanner_space: unknown source {name!r}; choose from {sorted(TEMPLATE_SOURCES) + [HEAD_SOURCE]}."
+        )
     idx = np.stack(np.nonzero(mask)).astype(np.float64).mean(axis=1)
     centre = affine[:3, :3] @ idx + affine[:3, 3]
     return Source(name, data, label, mask, affine, centre, kind, str(path))
@@ -514,17 +514,6 @@ def render_scan(scan: Scan, source: Source, settings: ScannerSpaceSettings, rng:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _nifti_bytes(array: np.ndarray, affine: np.ndarray, intent: str | None = None) -> bytes:
-    """A gzip-compressed NIfTI-1 file as bytes, identical for identical inputs (gzip time stamp 0)."""
-    img = nib.Nifti1Image(array, affine)
-    img.header.set_xyzt_units("mm")
-    img.set_qform(affine, code=1)
-    img.set_sform(affine, code=1)
-    if intent:
-        img.header.set_intent(intent)
-    return gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
-
-
 def _displacement_bytes(points_ras: np.ndarray, affine_ras: np.ndarray) -> bytes:
     r"""An ITK/ANTs displacement field (NIfTI vector, intent "vector", shape ``(X, Y, Z, 1, 3)``) as bytes: the
     pull-back displacement ``q(j) - A j`` of the world points ``q`` ``(3, *S)`` (RAS), stored as LPS vectors with
@@ -536,26 +525,17 @@ def _displacement_bytes(points_ras: np.ndarray, affine_ras: np.ndarray) -> bytes
     d = points_ras - grid
     d[:2] *= -1.0  # RAS -> LPS vectors
     arr = np.moveaxis(d, 0, -1)[:, :, :, None, :].astype(np.float32)
-    return _nifti_bytes(arr, affine_ras, intent="vector")
+    return nifti_bytes(arr, affine_ras, intent="vector")
 
 
 def _source_record(name: str) -> dict[str, str]:
     if name == HEAD_SOURCE:
         path = _head_file()
-        return {"package": "pydeface", "version": _version("pydeface"), "file": "pydeface/data/mean_reg2mean.nii.gz",
-                "sha256": _sha256(path.read_bytes())}  # fmt: skip
-    src = SAMPLE_SOURCES[name]
-    return {"package": src.pip, "version": _version(src.pip), "file": f"{src.package}/{src.path}",
-            "sha256": _sha256(_source_file(name).read_bytes())}  # fmt: skip
-
-
-def _version(pip_name: str) -> str:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(pip_name)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+        return {"package": "pydeface", "version": package_version("pydeface"),
+                "file": "pydeface/data/mean_reg2mean.nii.gz", "sha256": sha256_hex(path.read_bytes())}  # fmt: skip
+    src = TEMPLATE_SOURCES[name]
+    return {"package": src.pip, "version": package_version(src.pip), "file": f"{src.package}/{src.path}",
+            "sha256": sha256_hex(template_file(name, "scanner_space").read_bytes())}  # fmt: skip
 
 
 def plan_scans(settings: ScannerSpaceSettings, sources: dict[str, Source]) -> tuple[list[Scan], list[dict]]:
@@ -615,10 +595,10 @@ def _build_files(settings: ScannerSpaceSettings) -> tuple[dict[str, bytes], dict
         src = sources[scan.source]
         rng = np.random.default_rng([*scan.rng_key, 1])  # intensities: independent of the geometry's stream
         out = render_scan(scan, src, settings, rng)
-        files[f"images/{scan.name}.nii.gz"] = _nifti_bytes(out["image"], scan.affine)
-        files[f"masks/{scan.name}.nii.gz"] = _nifti_bytes(out["mask"], scan.affine)
+        files[f"images/{scan.name}.nii.gz"] = nifti_bytes(out["image"], scan.affine)
+        files[f"masks/{scan.name}.nii.gz"] = nifti_bytes(out["mask"], scan.affine)
         if out["label"] is not None:
-            files[f"labels/{scan.name}.nii.gz"] = _nifti_bytes(out["label"], scan.affine)
+            files[f"labels/{scan.name}.nii.gz"] = nifti_bytes(out["label"], scan.affine)
         if out["truth"] is not None:
             files[f"truth/{scan.name}.nii.gz"] = _displacement_bytes(out["truth"], scan.affine)
         inside = None
@@ -667,17 +647,17 @@ def _build_files(settings: ScannerSpaceSettings) -> tuple[dict[str, bytes], dict
         "description": "Held-out real templates (and pydeface's head) under large random poses, smooth deformations, "
         "oblique grids, bias fields and noise; known-deformation pairs with the exact ground truth map. Built by "
         "monai_avsm.apps.scanner_space.",
-        "labels": {"0": "background and CSF", "1": "grey matter", "2": "white matter"},
+        "labels": {str(k): v for k, v in LABEL_NAMES.items()},
         "truth": "ITK/ANTs displacement field on the fixed grid (LPS vectors): fixed world point -> moving world point",
         "test": rows,
     }
     files["datalist.json"] = (json.dumps(datalist, indent=2) + "\n").encode()
     files["scans.json"] = (json.dumps(records, indent=1) + "\n").encode()
-    brains = [n for n in settings.sources if n in SAMPLE_SOURCES]
-    licence = _licence_text(brains) if brains else ""
+    brains = [n for n in settings.sources if n in TEMPLATE_SOURCES]
+    licence = licence_text(brains) if brains else ""
     if HEAD_SOURCE in settings.sources:
         licence += (
-            f"--- {HEAD_SOURCE}: pydeface's mean head (with skull and face), pydeface {_version('pydeface')}, "
+            f"--- {HEAD_SOURCE}: pydeface's mean head (with skull and face), pydeface {package_version('pydeface')}, "
             "file pydeface/data/mean_reg2mean.nii.gz\npackage licence: MIT\n"
         )
     files["LICENSES.txt"] = licence.encode()
@@ -718,25 +698,12 @@ def build_scanner_space_set(
         raise ValueError(f"build_scanner_space_set(): give 'settings' or keyword settings, not both: {sorted(kwargs)}.")
     out = Path(out_dir)
     record = _settings_record(settings)
-    manifest_path = out / "manifest.json"
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError:
-            manifest = {}
-        recorded = manifest.get("files", {})
-        if (
-            manifest.get("settings") == record
-            and recorded
-            and all((out / rel).is_file() and _sha256((out / rel).read_bytes()) == h for rel, h in recorded.items())
-        ):
-            logger.info("reusing the scanner-space set in %s (same settings, %d files verified)", out, len(recorded))
-            return _summary(out, sorted(recorded), [], start)
+    cached = cached_dataset_files(out, record)
+    if cached is not None:
+        logger.info("reusing the scanner-space set in %s (same settings, %d files verified)", out, len(cached))
+        return _summary(out, cached, [], start)
     files, _ = _build_files(settings)
-    manifest_bytes = json.dumps(
-        {"settings": record, "files": {rel: _sha256(data) for rel, data in sorted(files.items())}}, indent=2
-    )
-    files["manifest.json"] = (manifest_bytes + "\n").encode()
+    files["manifest.json"] = dataset_manifest(record, files)
     written = write_dataset_files(out, files, overwrite, "build_scanner_space_set()")
     return _summary(out, sorted(files), written, start)
 
@@ -767,7 +734,7 @@ def _summary(out: Path, files: list[str], written: list[str], start: float) -> d
 
 def _check_settings(s: ScannerSpaceSettings) -> None:
     caller = "ScannerSpaceSettings"
-    known = set(SAMPLE_SOURCES) | {HEAD_SOURCE}
+    known = set(TEMPLATE_SOURCES) | {HEAD_SOURCE}
     if not s.sources or any(n not in known for n in s.sources) or len(set(s.sources)) != len(s.sources):
         raise ValueError(f"{caller}: 'sources' must be distinct names from {sorted(known)}, got {list(s.sources)}.")
     if s.known_pairs < 0:

@@ -8,11 +8,12 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Data of monai_avsm: registration datalists, pair loading transforms, the offline sample data set, label maps and
-synthetic training pairs, OAI checks.
+"""Data of monai_avsm: registration datalists, pair loading transforms, image files (reading, checking, writing
+ITK/ANTs files), the working grid, and the brain templates shipped inside PyPI packages (:mod:`.templates`).
 
-See ``docs/data.md``. The sample data set builder (``monai_avsm.data.sample``, templates shipped inside the packages
-of the ``demo`` extra) and the OAI check (``monai_avsm.data.oai``) are command-line modules, imported on first use.
+See ``docs/data.md``. The data set builders with a command line live in :mod:`monai_avsm.apps` (``python -m
+monai_avsm.apps.sample``, ``python -m monai_avsm.apps.oai``). Names are imported on first use (the pair loading
+transforms need MONAI; ``monai_avsm.data.files`` and ``image_io`` serve the command line without it).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from monai_avsm.utils.lazy import lazy_exports
 
-if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
     from .datalist import (
         check_subject_split,
         cross_subject_pairs,
@@ -34,47 +35,18 @@ if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are 
     )
     from .label_maps import label_map_sources
     from .loading import SUPPORTED_FORMATS, CheckPaird, LoadPairImaged, StoreGeometryd, pair_loading_transforms
-    from .oai import check_oai_dataset, load_oai_config
-    from .sample import build_sample_dataset
     from .synthetic_pairs import SyntheticPairDataset
 
-# the modules with a command line (sample, oai) are imported on first use too, so that ``python -m
-# monai_avsm.data.sample`` does not find them imported already (runpy warns about that)
-_EXPORTS = {
-    "check_subject_split": ".datalist",
-    "cross_subject_pairs": ".datalist",
-    "load_pair_datalist": ".datalist",
-    "longitudinal_pairs": ".datalist",
-    "self_pairs": ".datalist",
-    "split_pairs": ".datalist",
-    "split_subjects": ".datalist",
-    "write_datalist": ".datalist",
-    "label_map_sources": ".label_maps",
-    "SUPPORTED_FORMATS": ".loading",
-    "CheckPaird": ".loading",
-    "LoadPairImaged": ".loading",
-    "StoreGeometryd": ".loading",
-    "pair_loading_transforms": ".loading",
-    "build_sample_dataset": ".sample",
-    "check_oai_dataset": ".oai",
-    "load_oai_config": ".oai",
-    "SyntheticPairDataset": ".synthetic_pairs",
-}
-_SUBMODULES = ("datalist", "export", "label_maps", "loading", "oai", "sample", "synthetic_pairs")
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
+    "SyntheticPairDataset",
+    "label_map_sources",
     "SUPPORTED_FORMATS",
     "CheckPaird",
     "LoadPairImaged",
     "StoreGeometryd",
-    "SyntheticPairDataset",
-    "build_sample_dataset",
-    "check_oai_dataset",
     "check_subject_split",
     "cross_subject_pairs",
-    "label_map_sources",
-    "load_oai_config",
     "load_pair_datalist",
     "longitudinal_pairs",
     "pair_loading_transforms",
@@ -83,3 +55,4 @@ __all__ = [
     "split_subjects",
     "write_datalist",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

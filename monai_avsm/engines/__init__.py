@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from monai_avsm.utils.lazy import lazy_exports
 
-if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
     from .distributed import (
         SUMMARY_COLUMNS,
         dist_info,
@@ -39,41 +39,6 @@ if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are 
         require_file,
         resume_checkpoint,
     )
-
-_EXPORTS = {
-    **{
-        name: ".distributed"
-        for name in (
-            "SUMMARY_COLUMNS",
-            "dist_info",
-            "distributed_output_dir",
-            "merge_shard_evaluation",
-            "merge_shard_records",
-            "shard_items",
-        )
-    },
-    "cosine_stage_lambda": ".finetune",
-    "load_pretrained": ".finetune",
-    "training_pairs": ".finetune",
-    "RefineInferer": ".inferers",
-    "NativeResampler": ".native",
-    "PairGeometry": ".native",
-    "load_native": ".native",
-    "pair_geometry": ".native",
-    "pair_name": ".native",
-    "sample_at_points": ".native",
-    "write_pair_outputs": ".results",
-    "PreparePairBatch": ".utils",
-    "batch_spacing": ".utils",
-    "label_names": ".utils",
-    "latest_checkpoint": ".utils",
-    "new_output_dir": ".utils",
-    "pair_items": ".utils",
-    "require_file": ".utils",
-    "resume_checkpoint": ".utils",
-}
-_SUBMODULES = ("distributed", "finetune", "inferers", "native", "results", "utils")
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "RefineInferer",
@@ -102,3 +67,4 @@ __all__ = [
     "merge_shard_evaluation",
     "SUMMARY_COLUMNS",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

@@ -59,14 +59,6 @@ def working_mask(mask: NativeImage, fixed_grid: Grid, device: torch.device) -> t
     return w.unsqueeze(0).to(device)
 
 
-def _aligned(image: NativeImage, matrix: torch.Tensor, grid: Grid, scaled: bool = True) -> torch.Tensor:
-    """``(1, 1, *grid.shape)``: ``image`` (percentile-scaled on its native voxels, as the training data) sampled at
-    the world points ``T p`` of ``grid``'s voxels ``p`` (``T = matrix``, fixed world -> moving world)."""
-    data = percentile_scale(image.data) if scaled else image.data.to(torch.float32)
-    points = apply_affine_points(matrix.to(torch.float64), voxel_world_points(grid.affine, grid.shape))
-    return resample_world(data, image.affine, points, mode="bilinear")[None].to(torch.float32)
-
-
 def aligned_image(image: NativeImage, matrix: torch.Tensor, grid: Grid, scaled: bool = True) -> torch.Tensor:
     """``(1, 1, *grid.shape)``: ``image`` (percentile-scaled on its native voxels, as the training data) sampled at
     the world points ``T p`` of ``grid``'s voxels ``p`` (``T = matrix``, fixed world -> moving world)."""

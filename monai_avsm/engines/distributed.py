@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from .utils import new_output_dir
+from monai_avsm.data.files import new_output_dir
 
 __all__ = [
     "dist_info",

@@ -25,10 +25,12 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from monai_avsm.networks.utils import read_state_dict
 
 from .utils import require_file
 
@@ -75,13 +77,7 @@ def load_pretrained(
         logger.info(f"resuming fine-tuning from {str(resume_from)!r}: the pretrained weights are not loaded")
         return None
     path = require_file(path, "the pretrained model", _HINT)
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    if isinstance(state, Mapping) and isinstance(state.get("model"), Mapping):
-        state = state["model"]  # a trainer checkpoint: model, optimizer, scheduler and trainer state
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"load_pretrained: {path!r} does not hold a state dict of the network. {_HINT}")
-    if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module.") :]: v for k, v in state.items()}
+    state = read_state_dict(path, map_location, "load_pretrained", _HINT)
     net = getattr(network, "module", network)
     try:
         net.load_state_dict(state, strict=strict)

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from monai_avsm.data.files import IMAGE_SUFFIXES
+from monai_avsm.data.files import IMAGE_SUFFIXES, image_filename
 from monai_avsm.data.image_io import NativeImage, read_image
 from monai_avsm.functional.world import (
     apply_affine_points,
@@ -85,7 +85,8 @@ class Grid:
     def of(cls, image: Any, file: str | None = None) -> Grid:
         """The grid of a channel-first image with an ``affine`` (:class:`~monai_avsm.data.image_io.NativeImage` or
         MONAI ``MetaTensor``)."""
-        return cls(tuple(int(s) for s in image.shape[1:]), image.affine, file if file is not None else _filename(image))
+        name = file if file is not None else image_filename(image)
+        return cls(tuple(int(s) for s in image.shape[1:]), image.affine, name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -159,17 +160,6 @@ class PairGeometry(Mapping):
         }
 
 
-def _filename(x: Any) -> str | None:
-    path = getattr(x, "path", None)
-    if isinstance(path, str):
-        return path
-    meta = getattr(x, "meta", None)
-    name = meta.get("filename_or_obj") if isinstance(meta, Mapping) else None
-    if isinstance(name, (list, tuple)):
-        name = name[0] if name else None
-    return str(name) if name else None
-
-
 def pair_geometry(batch: Mapping[str, Any], index: int = 0) -> PairGeometry:
     """The :class:`PairGeometry` of item ``index`` of a collated batch from ``pair_loading_transforms``.
 
@@ -202,7 +192,7 @@ def pair_geometry(batch: Mapping[str, Any], index: int = 0) -> PairGeometry:
         if key in batch:
             meta = getattr(batch[key], "meta", {}) or {}
             names = meta.get("filename_or_obj")
-            name = str(names[index]) if isinstance(names, (list, tuple)) else _filename(batch[key])
+            name = str(names[index]) if isinstance(names, (list, tuple)) else image_filename(batch[key])
         files[key] = name
     return PairGeometry(
         fixed=Grid(tuple(fixed.shape[2:]), aff(fixed), files["fixed"]),

@@ -49,7 +49,7 @@ from typing import Any
 
 import torch
 
-from monai_avsm.data.export import write_affine_transform, write_displacement_field, write_preview_png
+from monai_avsm.data.export import write_affine_transform, write_displacement_field
 from monai_avsm.data.export import write_image as _write_image
 from monai_avsm.engines.native import NativeResampler, sample_at_points
 from monai_avsm.functional.inverse import inverse_map
@@ -62,6 +62,7 @@ from monai_avsm.functional.world import (
     world_jacobian_determinant,
 )
 from monai_avsm.metrics.inverse_consistency import compute_inverse_consistency
+from monai_avsm.visualize.preview import write_preview_png
 
 __all__ = ["write_pair_outputs", "determinant_summary", "CONVENTIONS"]
 

@@ -34,6 +34,8 @@ from typing import Any
 import torch
 from monai.data import MetaTensor
 
+from monai_avsm.data.files import new_output_dir  # re-exported: configs call monai_avsm.engines.new_output_dir
+
 __all__ = [
     "PreparePairBatch",
     "latest_checkpoint",
@@ -167,22 +169,6 @@ def resume_checkpoint(directory: str | os.PathLike, resume: bool = True, prefix:
     if found is not None:
         logging.getLogger(__name__).info(f"resuming training from {found}")
     return found
-
-
-def new_output_dir(path: str | os.PathLike) -> str:
-    """``path`` if it does not exist or is an empty folder, else the first free ``path_2``, ``path_3``, ... (created).
-
-    Inference and evaluation write every run into a new folder, so no earlier result is ever overwritten.
-    """
-    base = Path(path)
-    candidate, n = base, 1
-    while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
-        n += 1
-        candidate = base.with_name(f"{base.name}_{n}")
-    candidate.mkdir(parents=True, exist_ok=True)
-    if candidate != base:
-        logging.getLogger(__name__).info(f"{str(base)!r} exists and is not empty: writing into {str(candidate)!r}")
-    return str(candidate)
 
 
 def require_file(path: str | os.PathLike, what: str, hint: str = "") -> str:

@@ -53,11 +53,14 @@ from .smoothing import (
     multi_gaussian_kernel,
     multi_gaussian_kernel_fft,
     multi_gaussian_kernel_matrices,
+    multi_gaussian_smooth,
     smooth_fft,
     smooth_separable,
+    smoothing_method,
 )
 from .world import (
     apply_affine_points,
+    as_world_matrix,
     map_to_world_points,
     normalized_to_world,
     ras_to_lps_affine,
@@ -112,6 +115,8 @@ __all__ = [
     "multi_gaussian_kernel",
     "multi_gaussian_kernel_fft",
     "multi_gaussian_kernel_matrices",
+    "multi_gaussian_smooth",
+    "smoothing_method",
     "resample_map",
     "smooth_fft",
     "smooth_separable",
@@ -129,5 +134,6 @@ __all__ = [
     "world_displacement",
     "world_jacobian_determinant",
     "apply_affine_points",
+    "as_world_matrix",
     "world_to_normalized",
 ]

@@ -82,17 +82,33 @@ def jacobian_determinant(phi: torch.Tensor) -> torch.Tensor:
     return matrix_determinant(jacobian_matrix(phi, h))
 
 
-def jacobian_determinant_ddf(ddf: torch.Tensor, spacing: Sequence[float] | None = None) -> torch.Tensor:
+def jacobian_determinant_ddf(
+    ddf: torch.Tensor, spacing: Sequence[float] | None = None, voxel_axes: torch.Tensor | None = None
+) -> torch.Tensor:
     r"""Determinant of :math:`I + \partial u / \partial x` for a displacement field ``(B, D, *S)`` -> ``(B, 1, *S)``.
 
     Args:
         ddf: displacement field, channel ``c`` along tensor axis ``c``: voxel units (MONAI ``Warp``) with
-            ``spacing=None``, or physical units with the voxel ``spacing`` of those units.
+            ``spacing=None``, or physical units with the voxel ``spacing`` of those units (or ``voxel_axes``).
         spacing: voxel spacing per tensor axis, in the units of ``ddf``.
+        voxel_axes: instead of ``spacing``, for a grid whose voxel axes are not the world axes (an oblique scan): the
+            ``(D, D)`` linear part :math:`M` of its voxel -> world matrix (column ``a`` = voxel axis ``a`` in world
+            units), so that :math:`\partial u / \partial x = (\partial u / \partial j)\, M^{-1}`
+            (``diag(spacing)`` is the axis-aligned case). Inverted in float64, applied in ``ddf``'s dtype.
     """
     ndim = check_map(ddf, "ddf", "jacobian_determinant_ddf")
-    sp = ensure_spacing(spacing, ndim, "jacobian_determinant_ddf")
-    return matrix_determinant(jacobian_matrix(ddf, sp, add_identity=True))
+    if voxel_axes is None:
+        sp = ensure_spacing(spacing, ndim, "jacobian_determinant_ddf")
+        return matrix_determinant(jacobian_matrix(ddf, sp, add_identity=True))
+    if spacing is not None:
+        raise ValueError("jacobian_determinant_ddf: give 'spacing' or 'voxel_axes', not both.")
+    axes = torch.as_tensor(voxel_axes, dtype=torch.float64, device=ddf.device)
+    if tuple(axes.shape) != (ndim, ndim):
+        raise ValueError(f"jacobian_determinant_ddf: 'voxel_axes' must be ({ndim}, {ndim}), got {tuple(axes.shape)}.")
+    du_dj = jacobian_matrix(ddf, [1.0] * ndim)  # du_c / dj_a: (B, D, D, *S)
+    jac = torch.einsum("zca...,ab->zcb...", du_dj, torch.linalg.inv(axes).to(ddf.dtype))  # du_c / dx_b
+    eye = torch.eye(ndim, dtype=ddf.dtype, device=ddf.device).reshape(1, ndim, ndim, *([1] * ndim))
+    return matrix_determinant(jac + eye)
 
 
 def jacobian_diagonal_product(phi: torch.Tensor) -> torch.Tensor:

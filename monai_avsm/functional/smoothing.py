@@ -52,6 +52,10 @@ from monai_avsm.utils.options import look_up_option
 __all__ = [
     "PAPER_SIGMAS",
     "PAPER_WEIGHTS",
+    "SMOOTHING_METHODS",
+    "check_sigmas_weights",
+    "smoothing_method",
+    "multi_gaussian_smooth",
     "kernel_unit_spacing",
     "fft_size",
     "fft_grid_shape",
@@ -67,6 +71,10 @@ __all__ = [
 PAPER_SIGMAS: tuple[float, ...] = (0.05, 0.10, 0.15, 0.20, 0.25)
 #: weights of the paper's multi-Gaussian kernel (sigma / sum of sigmas)
 PAPER_WEIGHTS: tuple[float, ...] = (0.067, 0.133, 0.2, 0.267, 0.333)
+#: the evaluations of the convolution (:func:`smoothing_method`)
+SMOOTHING_METHODS = ("auto", "separable", "fft")
+#: ``"auto"`` uses the separable matrix products up to this many voxels along the longest axis, FFTs above
+_SEPARABLE_MAX_SIZE = 256
 
 
 def kernel_unit_spacing(
@@ -136,7 +144,8 @@ def gaussian_1d(
     return (g / g.sum()).to(dtype=dtype, device=device)
 
 
-def _check_sigmas_weights(sigmas: Sequence[float], weights: Sequence[float], caller: str):
+def check_sigmas_weights(sigmas: Sequence[float], weights: Sequence[float], caller: str):
+    """The sigmas (each > 0) and the weights (each >= 0, normalised to sum 1) as tuples of floats."""
     sigmas = tuple(float(s) for s in sigmas)
     weights = tuple(float(w) for w in weights)
     if len(sigmas) == 0 or len(sigmas) != len(weights):
@@ -164,7 +173,7 @@ def multi_gaussian_kernel(
 
     ``weights`` are normalised to sum 1, so the kernel sums to 1.
     """
-    sigmas, weights = _check_sigmas_weights(sigmas, weights, "multi_gaussian_kernel")
+    sigmas, weights = check_sigmas_weights(sigmas, weights, "multi_gaussian_kernel")
     kernel = None
     for sigma, w in zip(sigmas, weights):
         g = None
@@ -229,7 +238,7 @@ def multi_gaussian_kernel_matrices(
     normalised as there. The first axis's stack is returned flattened to ``(N_0, K N_0)`` with the normalised weights
     folded in (``[w_1 T_1 | ... | w_K T_K]``), so that its product also sums over the Gaussians.
     """
-    sigmas, weights = _check_sigmas_weights(sigmas, weights, "multi_gaussian_kernel_matrices")
+    sigmas, weights = check_sigmas_weights(sigmas, weights, "multi_gaussian_kernel_matrices")
     boundary = look_up_option(boundary, BoundaryMode)
     mats = []
     for n, h in zip(spatial_shape, unit_spacing):
@@ -266,3 +275,39 @@ def smooth_separable(m: torch.Tensor, matrices: Sequence[torch.Tensor]) -> torch
     # first axis and the weighted sum over the Gaussians: (N_0, K N_0) @ (BC, K N_0, prod(S[1:]))
     out = torch.matmul(first, x.reshape(b * c, k * spatial[0], -1))
     return out.reshape(b, c, *spatial)
+
+
+def smoothing_method(spatial_shape: Sequence[int], method: str = "auto") -> str:
+    """``"separable"`` or ``"fft"`` for fields on ``spatial_shape``: ``method`` itself, or for ``"auto"`` the separable
+    matrix products up to 256 voxels along the longest axis (faster there), FFTs above."""
+    method = look_up_option(method, SMOOTHING_METHODS)
+    if method == "auto":
+        return "separable" if max(int(n) for n in spatial_shape) <= _SEPARABLE_MAX_SIZE else "fft"
+    return method
+
+
+def multi_gaussian_smooth(
+    m: torch.Tensor,
+    spacing: Sequence[float] | None = None,
+    sigmas: Sequence[float] = PAPER_SIGMAS,
+    weights: Sequence[float] = PAPER_WEIGHTS,
+    boundary: BoundaryMode | str = BoundaryMode.ZERO,
+    normalization: KernelNormalization | str = KernelNormalization.ISOTROPIC,
+    method: str = "auto",
+) -> torch.Tensor:
+    r""":math:`\sum_i w_i\, G_{\sigma_i} \star m` for every channel of ``m`` ``(B, C, *S)`` (paper eq. 8), in ``m``'s
+    dtype, the kernel built for this call (:class:`~monai_avsm.networks.blocks.MultiGaussianSmoother` is the module
+    that keeps its kernels between calls).
+
+    Args:
+        m: the field to smooth.
+        spacing: voxel spacing of ``m``'s grid (only its ratios matter, and only for ``"isotropic"``); default 1.
+        sigmas, weights, boundary, normalization, method: as :class:`~monai_avsm.networks.blocks.MultiGaussianSmoother`.
+    """
+    shape = tuple(int(n) for n in m.shape[2:])
+    unit = kernel_unit_spacing(shape, spacing, normalization)
+    if smoothing_method(shape, method) == "separable":
+        matrices = multi_gaussian_kernel_matrices(shape, unit, sigmas, weights, boundary, m.dtype, m.device)
+        return smooth_separable(m, matrices)
+    khat = multi_gaussian_kernel_fft(shape, unit, sigmas, weights, boundary, m.dtype, m.device)
+    return smooth_fft(m, khat, fft_grid_shape(shape, boundary))

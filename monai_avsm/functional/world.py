@@ -44,7 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from monai_avsm.functional.jacobian import jacobian_matrix, matrix_determinant
+from monai_avsm.functional.jacobian import jacobian_determinant_ddf, jacobian_matrix
 from monai_avsm.functional.maps import identity_map, map_to_grid
 
 __all__ = [
@@ -59,16 +59,28 @@ __all__ = [
     "ras_to_lps_vectors",
     "world_jacobian_determinant",
     "apply_affine_points",
+    "as_world_matrix",
 ]
 
 _EXTRAPOLATIONS = ("displacement", "linear")
 _CHUNK_VOXELS = 1 << 21  # target voxels per slab in map_to_world_points / resample_world (bounds the memory)
 
 
-def _as_affine(
-    affine, ndim: int | None, name: str, caller: str, device: torch.device | str | None = None
+def as_world_matrix(
+    affine,
+    ndim: int | None = None,
+    name: str = "affine",
+    caller: str = "as_world_matrix",
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """``affine`` (tensor, MetaTensor, array or nested list) -> float64 ``(D + 1, D + 1)`` tensor on ``device``."""
+    """A homogeneous voxel -> world or world -> world matrix (tensor, MONAI ``MetaTensor``, array or nested list;
+    ``(D + 1, D + 1)`` or ``(1, D + 1, D + 1)``) as a checked float64 ``(D + 1, D + 1)`` tensor on ``device``
+    (default: the input's; CPU for arrays).
+
+    Raises:
+        TypeError: not a matrix.
+        ValueError: not square with ``D`` in (2, 3) (or not ``D = ndim``), or not finite.
+    """
     if isinstance(affine, torch.Tensor):
         a = affine.as_tensor() if hasattr(affine, "as_tensor") else affine
         a = a.detach().to(device=device if device is not None else a.device, dtype=torch.float64)
@@ -148,7 +160,7 @@ def normalized_to_world(affine, spatial_shape: Sequence[int]) -> torch.Tensor:
     Returns:
         ``W`` on the device of ``affine`` (CPU for arrays), float64.
     """
-    a = _as_affine(affine, None, "affine", "normalized_to_world")
+    a = as_world_matrix(affine, None, "affine", "normalized_to_world")
     ndim = a.shape[0] - 1
     shape = _as_shape(spatial_shape, ndim, "spatial_shape", "normalized_to_world")
     if min(shape) < 2:
@@ -174,7 +186,7 @@ def world_to_normalized(affine, spatial_shape: Sequence[int]) -> torch.Tensor:
 
 def voxel_world_points(affine, spatial_shape: Sequence[int]) -> torch.Tensor:
     r"""World coordinates ``affine @ (j, 1)`` of every voxel ``j`` of a grid, ``(D, *spatial_shape)`` float64."""
-    a = _as_affine(affine, None, "affine", "voxel_world_points")
+    a = as_world_matrix(affine, None, "affine", "voxel_world_points")
     shape = _as_shape(spatial_shape, a.shape[0] - 1, "spatial_shape", "voxel_world_points")
     return apply_affine_points(a, _index_grid(shape, 0, shape[0], a.device))
 
@@ -245,8 +257,8 @@ def map_to_world_points(
     fixed_shape = tuple(phi.shape[1:])
     if min(fixed_shape) < 2:
         raise ValueError(f"{caller}: every spatial size of 'phi' must be >= 2, got shape {tuple(phi.shape)}.")
-    fixed = _as_affine(fixed_affine, ndim, "fixed_affine", caller, device)
-    moving = _as_affine(moving_affine, ndim, "moving_affine", caller, device)
+    fixed = as_world_matrix(fixed_affine, ndim, "fixed_affine", caller, device)
+    moving = as_world_matrix(moving_affine, ndim, "moving_affine", caller, device)
     moving_shape = _as_shape(moving_shape, ndim, "moving_shape", caller)
     w_moving = normalized_to_world(moving, moving_shape)
     phi = phi.detach().to(torch.float64)
@@ -259,7 +271,7 @@ def map_to_world_points(
         return apply_affine_points(w_moving, phi)
     if target_shape is None:
         raise ValueError(f"{caller}: 'target_shape' is required with 'target_affine'.")
-    target = _as_affine(target_affine, ndim, "target_affine", caller, device)
+    target = as_world_matrix(target_affine, ndim, "target_affine", caller, device)
     target_shape = _as_shape(target_shape, ndim, "target_shape", caller)
     to_fixed = world_to_normalized(fixed, fixed_shape) @ target  # target voxel -> fixed normalised
     phi = phi.unsqueeze(0)
@@ -296,7 +308,7 @@ def world_displacement(points: torch.Tensor, target_affine) -> torch.Tensor:
         shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
         raise ValueError(f"{caller}: 'points' must be a tensor (D, *S) with D = len(S) in (2, 3), got {shape}.")
     points = _plain(points)
-    target = _as_affine(target_affine, points.shape[0], "target_affine", caller, points.device)
+    target = as_world_matrix(target_affine, points.shape[0], "target_affine", caller, points.device)
     shape = tuple(points.shape[1:])
     return points.to(torch.float64) - apply_affine_points(target, _index_grid(shape, 0, shape[0], points.device))
 
@@ -339,7 +351,7 @@ def resample_world(
             f"{tuple(points.shape)}, got {tuple(image.shape)}."
         )
     device = image.device
-    to_index = world_to_normalized(_as_affine(image_affine, ndim, "image_affine", caller, device), image.shape[1:])
+    to_index = world_to_normalized(as_world_matrix(image_affine, ndim, "image_affine", caller, device), image.shape[1:])
     work = image.dtype if image.dtype in (torch.float32, torch.float64) else torch.float64
     src = (image.to(work) - padding).unsqueeze(0)
     out_shape = tuple(points.shape[1:])
@@ -380,8 +392,8 @@ def theta_to_world_affine(
     if theta.ndim != 2 or theta.shape[0] not in (2, 3) or theta.shape[1] != theta.shape[0] + 1:
         raise ValueError(f"{caller}: 'theta' must have shape (D, D + 1) or (1, D, D + 1), got {tuple(theta.shape)}.")
     ndim, device = theta.shape[0], theta.device
-    fixed = _as_affine(fixed_affine, ndim, "fixed_affine", caller, device)
-    moving = _as_affine(moving_affine, ndim, "moving_affine", caller, device)
+    fixed = as_world_matrix(fixed_affine, ndim, "fixed_affine", caller, device)
+    moving = as_world_matrix(moving_affine, ndim, "moving_affine", caller, device)
     fixed_shape = _as_shape(fixed_shape, ndim, "fixed_shape", caller)
     moving_shape = _as_shape(moving_shape, ndim, "moving_shape", caller)
     big = torch.eye(ndim + 1, dtype=torch.float64, device=device)
@@ -433,8 +445,8 @@ def world_jacobian_determinant(points: torch.Tensor, target_affine, dtype: torch
     r"""Determinant of the Jacobian of a world transformation ``p -> q(p)`` sampled on a grid, ``(1, *S)`` float64.
 
     With ``p = M j + o`` the grid's voxel -> world matrix and :math:`\partial q / \partial j` from central differences
-    (one-sided at the faces: :func:`~monai_avsm.functional.jacobian.jacobian_matrix`, the determinant of
-    :func:`~monai_avsm.functional.jacobian.matrix_determinant`; folds are :math:`\det J \le 0`,
+    (one-sided at the faces): :func:`~monai_avsm.functional.jacobian.jacobian_determinant_ddf` of the displacement
+    :math:`q(p) - p` with ``voxel_axes=M`` (folds are :math:`\det J \le 0`,
     :func:`~monai_avsm.functional.jacobian.fold_mask`):
 
     .. math:: \det J(p) = \det\Big( \frac{\partial q}{\partial j}\, M^{-1} \Big)
@@ -459,10 +471,6 @@ def world_jacobian_determinant(points: torch.Tensor, target_affine, dtype: torch
     ndim = points.shape[0]
     if min(points.shape[1:]) < 2:
         raise ValueError(f"{caller}: every spatial size must be >= 2, got {tuple(points.shape[1:])}.")
-    target = _as_affine(target_affine, ndim, "target_affine", caller, points.device)
-    m_inv = torch.linalg.inv(target[:ndim, :ndim])
+    target = as_world_matrix(target_affine, ndim, "target_affine", caller, points.device)
     disp = (points - voxel_world_points(target, points.shape[1:]).to(points)).to(dtype)  # q(p) - p
-    dd_dj = jacobian_matrix(disp[None], [1.0] * ndim)[0]  # dd_c / dj_a: (D, D, *S)
-    jac = torch.einsum("ca...,ab->cb...", dd_dj, m_inv.to(dtype))  # dd_c / dp_b
-    jac = jac + torch.eye(ndim, dtype=dtype, device=jac.device).reshape(ndim, ndim, *([1] * ndim))  # dq / dp
-    return matrix_determinant(jac[None])[0]
+    return jacobian_determinant_ddf(disp[None], voxel_axes=target[:ndim, :ndim])[0]

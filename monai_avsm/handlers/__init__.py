@@ -16,28 +16,13 @@ from typing import TYPE_CHECKING
 
 from monai_avsm.utils.lazy import lazy_exports
 
-if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
+    from .dataset_epoch import DatasetEpochHandler
     from .registration import RegistrationEvaluation, RegistrationWriter, dice_per_label, stage_dice
     from .schedule import EpochScheduleHandler, LossWeightScheduleHandler
-    from .dataset_epoch import DatasetEpochHandler
     from .stage import NonFiniteLossError, StopOnNaNLoss, TrainingStageHandler
     from .time_limit import TimeLimitHandler
 
-_EXPORTS = {
-    "RegistrationEvaluation": ".registration",
-    "RegistrationWriter": ".registration",
-    "dice_per_label": ".registration",
-    "stage_dice": ".registration",
-    "EpochScheduleHandler": ".schedule",
-    "LossWeightScheduleHandler": ".schedule",
-    "NonFiniteLossError": ".stage",
-    "StopOnNaNLoss": ".stage",
-    "TrainingStageHandler": ".stage",
-    "DatasetEpochHandler": ".dataset_epoch",
-    "TimeLimitHandler": ".time_limit",
-}
-_SUBMODULES = ("dataset_epoch", "registration", "schedule", "stage", "time_limit")
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "DatasetEpochHandler",
@@ -52,3 +37,4 @@ __all__ = [
     "dice_per_label",
     "stage_dice",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

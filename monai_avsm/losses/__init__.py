@@ -17,25 +17,12 @@ from typing import TYPE_CHECKING
 
 from monai_avsm.utils.lazy import lazy_exports
 
-if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
     from .affine import AffineRegularizationLoss, AffineRegularizationWeight, AffineSymmetryLoss
     from .avsm import AVSMLoss
     from .global_ncc import GlobalNCCLoss
     from .mk_lncc import MKLNCCLoss
     from .vsvf import MapSymmetryLoss, MomentumRegularizationLoss
-
-_EXPORTS = {
-    "AffineRegularizationLoss": ".affine",
-    "AffineRegularizationWeight": ".affine",
-    "AffineSymmetryLoss": ".affine",
-    "AVSMLoss": ".avsm",
-    "GlobalNCCLoss": ".global_ncc",
-    "MKLNCCLoss": ".mk_lncc",
-    "MapSymmetryLoss": ".vsvf",
-    "MomentumRegularizationLoss": ".vsvf",
-}
-_SUBMODULES = ("affine", "avsm", "global_ncc", "mk_lncc", "utils", "vsvf")
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "AVSMLoss",
@@ -47,3 +34,4 @@ __all__ = [
     "MapSymmetryLoss",
     "MomentumRegularizationLoss",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

@@ -38,8 +38,7 @@ fixed labels (SynthMorph's loss, Hoffmann et al., IEEE TMI 2022), MONAI's ``Dice
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -49,7 +48,7 @@ from monai_avsm.functional.affine import affine_from_theta
 from monai_avsm.functional.maps import warp_image
 from monai_avsm.losses.affine import AffineRegularizationLoss, AffineSymmetryLoss
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
-from monai_avsm.losses.utils import check_weight, parse_reduction
+from monai_avsm.losses.utils import check_weight, masked_similarity, parse_reduction
 from monai_avsm.losses.vsvf import MapSymmetryLoss, MomentumRegularizationLoss
 from monai_avsm.utils.enums import LossReduction
 from monai_avsm.utils.options import look_up_option
@@ -82,45 +81,6 @@ def fold_labels(label: torch.Tensor, num_classes: int) -> torch.Tensor:
 def _one_hot(label: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
     """``(B, 1, *S)`` labels -> ``(B, K, *S)`` one-hot of the folded labels."""
     return F.one_hot(fold_labels(label, num_classes)[:, 0], num_classes).movedim(-1, 1).to(dtype)
-
-
-def _accepts_mask(similarity: Callable) -> bool:
-    """Whether ``similarity`` (a module or a function) takes a ``mask`` keyword (or ``**kwargs``); ``True`` when its
-    signature cannot be read (the call then decides)."""
-    fn = similarity.forward if isinstance(similarity, torch.nn.Module) else similarity
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(
-        (p.name == "mask" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or p.kind == p.VAR_KEYWORD
-        for p in params
-    )
-
-
-def _masked_similarity(similarity: Callable, mask: torch.Tensor | None, caller: str, name: str = "mask") -> Callable:
-    """``similarity`` itself when ``mask`` is ``None``, else ``(pred, target) -> similarity(pred, target, mask=mask)``.
-
-    Raises:
-        TypeError: a mask is given but ``similarity`` has no ``mask`` keyword (e.g. MONAI's
-            ``GlobalMutualInformationLoss``), naming its class.
-    """
-    if mask is None:
-        return similarity
-    if not _accepts_mask(similarity):
-        if isinstance(similarity, torch.nn.Module):
-            label = type(similarity).__name__
-        else:
-            label = getattr(similarity, "__qualname__", type(similarity).__name__)
-        raise TypeError(
-            f"{caller}: '{name}' was given but the similarity {label} does not accept a 'mask' keyword; use a "
-            f"similarity with a 'mask' keyword (e.g. MKLNCCLoss, GlobalNCCLoss) or pass no mask."
-        )
-
-    def call(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return similarity(pred, target, mask=mask)
-
-    return call
 
 
 class AVSMLoss(_Loss):
@@ -246,10 +206,10 @@ class AVSMLoss(_Loss):
         symmetric = "map_ts" in pred
         if symmetric:
             moving = moving if moving is not None else self._get(pred, "moving")
-        directions = [("", fixed, _masked_similarity(self.similarity, mask, "AVSMLoss", "mask"))]
+        directions = [("", fixed, masked_similarity(self.similarity, mask, "AVSMLoss", "mask"))]
         if symmetric:
             directions.append(
-                ("_ts", moving, _masked_similarity(self.similarity, moving_mask, "AVSMLoss", "moving_mask"))
+                ("_ts", moving, masked_similarity(self.similarity, moving_mask, "AVSMLoss", "moving_mask"))
             )
         parts = {"similarity": 0.0, "affine_reg": 0.0, "affine_sym": 0.0, "momentum_reg": 0.0, "map_sym": 0.0}
         if use_labels:

@@ -8,19 +8,21 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Argument checks and the batch reduction shared by every loss in :mod:`monai_avsm.losses`."""
+"""Argument checks, the batch reduction and the masked form of a similarity, shared by the losses of
+:mod:`monai_avsm.losses` and the optimisations."""
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
 from monai_avsm.utils.enums import LossReduction
 from monai_avsm.utils.options import look_up_option
 
-__all__ = ["parse_reduction", "reduce_loss", "check_weight", "check_smooth"]
+__all__ = ["parse_reduction", "reduce_loss", "check_weight", "check_smooth", "accepts_mask", "masked_similarity"]
 
 
 def parse_reduction(
@@ -58,3 +60,42 @@ def check_smooth(smooth_nr: float, smooth_dr: float, caller: str) -> tuple[float
     if smooth_nr < 0 or smooth_dr < 0:
         raise ValueError(f"{caller}: 'smooth_nr' and 'smooth_dr' must be >= 0, got {smooth_nr} and {smooth_dr}.")
     return smooth_nr, smooth_dr
+
+
+def accepts_mask(similarity: Callable) -> bool:
+    """Whether ``similarity`` (a module or a function) takes a ``mask`` keyword (or ``**kwargs``); ``True`` when its
+    signature cannot be read (the call then decides)."""
+    fn = similarity.forward if isinstance(similarity, torch.nn.Module) else similarity
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        (p.name == "mask" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or p.kind == p.VAR_KEYWORD
+        for p in params
+    )
+
+
+def masked_similarity(similarity: Callable, mask: torch.Tensor | None, caller: str, name: str = "mask") -> Callable:
+    """``similarity`` itself when ``mask`` is ``None``, else ``(pred, target) -> similarity(pred, target, mask=mask)``.
+
+    Raises:
+        TypeError: a mask is given but ``similarity`` has no ``mask`` keyword (e.g. MONAI's
+            ``GlobalMutualInformationLoss``), naming its class.
+    """
+    if mask is None:
+        return similarity
+    if not accepts_mask(similarity):
+        if isinstance(similarity, torch.nn.Module):
+            label = type(similarity).__name__
+        else:
+            label = getattr(similarity, "__qualname__", type(similarity).__name__)
+        raise TypeError(
+            f"{caller}: '{name}' was given but the similarity {label} does not accept a 'mask' keyword; use a "
+            f"similarity with a 'mask' keyword (e.g. MKLNCCLoss, GlobalNCCLoss) or pass no mask."
+        )
+
+    def call(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return similarity(pred, target, mask=mask)
+
+    return call

@@ -18,22 +18,11 @@ from typing import TYPE_CHECKING
 
 from monai_avsm.utils.lazy import lazy_exports
 
-if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
     from .dice import dice_per_label
     from .folding import FoldingMetric, compute_folds
     from .inverse_consistency import compute_inverse_consistency
     from .symmetry import SymmetryMetric, compute_symmetry_error
-
-_EXPORTS = {
-    "dice_per_label": ".dice",
-    "FoldingMetric": ".folding",
-    "compute_folds": ".folding",
-    "compute_inverse_consistency": ".inverse_consistency",
-    "SymmetryMetric": ".symmetry",
-    "compute_symmetry_error": ".symmetry",
-}
-_SUBMODULES = ("base", "dice", "folding", "inverse_consistency", "symmetry")
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "dice_per_label",
@@ -43,3 +32,4 @@ __all__ = [
     "compute_symmetry_error",
     "compute_inverse_consistency",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

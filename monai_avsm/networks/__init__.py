@@ -16,24 +16,9 @@ from typing import TYPE_CHECKING
 
 from monai_avsm.utils.lazy import lazy_exports
 
-if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
     from .blocks import LabelMapWarp, MapAdvection, MapWarp, MultiGaussianSmoother, VSVFWarp
     from .nets import AffineNet, AVSMNet, MomentumUNet, MultiStepAffineNet, VSVFNet
-
-_EXPORTS = {
-    "LabelMapWarp": ".blocks",
-    "MapAdvection": ".blocks",
-    "MapWarp": ".blocks",
-    "MultiGaussianSmoother": ".blocks",
-    "VSVFWarp": ".blocks",
-    "AffineNet": ".nets",
-    "AVSMNet": ".nets",
-    "MomentumUNet": ".nets",
-    "MultiStepAffineNet": ".nets",
-    "VSVFNet": ".nets",
-}
-_SUBMODULES = ("blocks", "nets")
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "AVSMNet",
@@ -47,3 +32,4 @@ __all__ = [
     "VSVFNet",
     "VSVFWarp",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

@@ -34,25 +34,12 @@ from typing import TYPE_CHECKING
 
 from monai_avsm.utils.lazy import lazy_exports
 
-if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
     from .affine import affine_opt
     from .alignment import center_of_mass_alignment, initial_alignment
     from .deformable import PRESETS, DeformablePreset, deformable_opt
     from .refinement import refine
     from .vsvf import vsvf_opt
-
-_EXPORTS = {
-    "affine_opt": ".affine",
-    "center_of_mass_alignment": ".alignment",
-    "initial_alignment": ".alignment",
-    "PRESETS": ".deformable",
-    "DeformablePreset": ".deformable",
-    "deformable_opt": ".deformable",
-    "refine": ".refinement",
-    "vsvf_opt": ".vsvf",
-}
-_SUBMODULES = ("affine", "alignment", "deformable", "refinement", "utils", "vsvf")
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "affine_opt",
@@ -64,3 +51,4 @@ __all__ = [
     "DeformablePreset",
     "PRESETS",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

@@ -23,7 +23,6 @@ from monai_avsm.losses.affine import AffineRegularizationLoss
 from monai_avsm.optimization.utils import (
     BestIterate,
     EarlyStopping,
-    Progress,
     PyramidLevel,
     Similarity,
     check_pair,
@@ -35,6 +34,7 @@ from monai_avsm.optimization.utils import (
     seeded,
     spacing_for,
 )
+from monai_avsm.utils.progress import Progress
 from monai_avsm.utils.validation import check_finite
 
 __all__ = ["affine_opt"]

@@ -29,8 +29,8 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 
 from monai_avsm.functional.world import (
-    _as_affine,
     apply_affine_points,
+    as_world_matrix,
     normalized_to_world,
     resample_world,
     theta_to_world_affine,
@@ -600,7 +600,7 @@ def _check_images(moving, fixed, moving_affine, fixed_affine, caller: str):
         )
     affines = []
     for value, name in ((moving_affine, "moving_affine"), (fixed_affine, "fixed_affine")):
-        a = _as_affine(value, ndim, name, caller, fixed.device)
+        a = as_world_matrix(value, ndim, name, caller, fixed.device)
         _check_invertible(a, name, caller)
         affines.append(a)
     return moving, fixed, affines[0], affines[1], ndim
@@ -645,7 +645,7 @@ def _check_candidates(candidates, ndim: int, device, caller: str) -> dict[str, t
     for name, matrix in candidates.items():
         if not isinstance(name, str) or name in RESERVED_NAMES:
             raise ValueError(f"{caller}: 'candidates' names must be strings other than {RESERVED_NAMES}, got {name!r}.")
-        a = _as_affine(matrix, ndim, f"candidates[{name!r}]", caller, device)
+        a = as_world_matrix(matrix, ndim, f"candidates[{name!r}]", caller, device)
         _check_invertible(a, f"candidates[{name!r}]", caller)
         out[name] = a
     return out

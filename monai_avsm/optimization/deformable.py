@@ -33,15 +33,15 @@ from torch import nn
 
 from monai_avsm.functional.jacobian import jacobian_determinant
 from monai_avsm.functional.maps import identity_map, resample_map, warp_image
-from monai_avsm.losses.avsm import _masked_similarity
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
+from monai_avsm.losses.utils import masked_similarity
 from monai_avsm.losses.vsvf import MomentumRegularizationLoss
 from monai_avsm.networks.blocks.vsvf_warp import VSVFWarp
 from monai_avsm.optimization.utils import (
     BestIterate,
     EarlyStopping,
-    Progress,
     PyramidLevel,
+    batched_field,
     check_pair,
     momentum_shape,
     per_sample_similarity,
@@ -52,8 +52,9 @@ from monai_avsm.optimization.utils import (
     spacing_for,
     vsvf_increment_step,
 )
-from monai_avsm.optimization.vsvf import _batched_field, optimize_momentum
+from monai_avsm.optimization.vsvf import optimize_momentum
 from monai_avsm.utils.enums import BoundaryMode, KernelNormalization
+from monai_avsm.utils.progress import Progress
 from monai_avsm.utils.validation import check_binary_mask
 
 __all__ = ["DeformablePreset", "PRESETS", "deformable_opt", "fold_penalty", "level_shapes", "GlobalMISimilarity"]
@@ -439,10 +440,10 @@ def deformable_opt(
     if initial_map is None:
         phi_init = identity_map(full_shape, dtype=dtype, device=device).expand(batch, ndim, *full_shape)
     else:
-        phi_init = _batched_field(initial_map, "initial_map", batch, ndim, caller, full_shape).to(dtype).detach()
+        phi_init = batched_field(initial_map, "initial_map", batch, ndim, caller, full_shape).to(dtype).detach()
     momentum = None
     if initial_momentum is not None:
-        momentum = _batched_field(initial_momentum, "initial_momentum", batch, ndim, caller).to(dtype).detach()
+        momentum = batched_field(initial_momentum, "initial_momentum", batch, ndim, caller).to(dtype).detach()
     # intensities to [0, 1] (each image by its own range): mk-LNCC and MI are invariant to it, and the window sums
     # of float32 images with values in the hundreds lose the precision that flat (background) windows need
     moving_n, fixed_n = _unit_range(moving.detach().to(dtype)), _unit_range(fixed.detach().to(dtype))
@@ -459,7 +460,7 @@ def deformable_opt(
             sim = mi_sim
         else:
             sim = similarity
-        return _masked_similarity(sim, level_mask, caller, "mask")
+        return masked_similarity(sim, level_mask, caller, "mask")
 
     def level_warp(k: int) -> VSVFWarp:
         sigmas = tuple(s / extent for s in cfg.sigmas_mm[k])

@@ -19,15 +19,14 @@ from collections.abc import Sequence
 import torch
 
 from monai_avsm.functional.maps import map_to_ddf, warp_image
-from monai_avsm.functional.smoothing import PAPER_SIGMAS, PAPER_WEIGHTS
-from monai_avsm.losses.avsm import _masked_similarity
+from monai_avsm.losses.utils import masked_similarity
 from monai_avsm.losses.vsvf import MomentumRegularizationLoss
 from monai_avsm.networks.blocks.vsvf_warp import VSVFWarp
 from monai_avsm.optimization.utils import (
     EarlyStopping,
-    Progress,
     PyramidLevel,
     Similarity,
+    batched_field,
     check_pair,
     default_similarity,
     momentum_shape,
@@ -36,8 +35,8 @@ from monai_avsm.optimization.utils import (
     seeded,
     spacing_for,
 )
-from monai_avsm.optimization.vsvf import _batched_field, optimize_momentum
-from monai_avsm.utils.enums import BoundaryMode, KernelNormalization
+from monai_avsm.optimization.vsvf import check_lbfgs_settings, optimize_momentum, vsvf_warp_for
+from monai_avsm.utils.progress import Progress
 from monai_avsm.utils.validation import check_binary_mask
 
 __all__ = ["refine"]
@@ -52,12 +51,6 @@ def refine(
     iterations: int = 20,
     momentum_reg_weight: float = 10.0,
     warp: VSVFWarp | None = None,
-    sigmas: Sequence[float] = PAPER_SIGMAS,
-    weights: Sequence[float] = PAPER_WEIGHTS,
-    time_steps: int = 10,
-    boundary: BoundaryMode | str = BoundaryMode.ZERO,
-    normalization: KernelNormalization | str = KernelNormalization.ISOTROPIC,
-    velocity_clamp: float | None = None,
     similarity: Similarity | None = None,
     spacing: Sequence[float] | torch.Tensor | None = None,
     lr: float = 1.0,
@@ -97,9 +90,9 @@ def refine(
         moving, fixed: ``(B, C, *S)`` (default: the dict's).
         iterations: L-BFGS iterations (0 returns the network's result).
         momentum_reg_weight: :math:`\lambda_{vr}` (the paper's 10).
-        warp: a :class:`~monai_avsm.networks.blocks.VSVFWarp` whose smoother and integrator to use, e.g.
-            ``net.vsvf_net.warp`` (then ``sigmas`` ... ``velocity_clamp`` are ignored); default: one built from them
-            (``VSVFNet``'s defaults).
+        warp: the :class:`~monai_avsm.networks.blocks.VSVFWarp` whose smoother and integrator to use, e.g. the
+            network's own ``net.vsvf_net.warp`` (as :class:`~monai_avsm.engines.RefineInferer` passes it); default
+            ``VSVFWarp(D)`` (``VSVFNet``'s defaults).
         similarity: ``(warped, fixed) -> scalar or (B,)``; default mk-LNCC with the paper's kernel rule (the
             network's training similarity). With a ``mask`` it is called as ``similarity(warped, fixed, mask=mask)``
             and must accept that keyword.
@@ -152,23 +145,17 @@ def refine(
         raise ValueError(f"{caller}: 'iterations' must be an integer >= 0, got {iterations}.")
     if not lr > 0:
         raise ValueError(f"{caller}: 'lr' must be > 0, got {lr}.")
-    if isinstance(history_size, bool) or int(history_size) != history_size or history_size < 1:
-        raise ValueError(f"{caller}: 'history_size' must be an integer >= 1, got {history_size}.")
-    if isinstance(max_line_search, bool) or int(max_line_search) != max_line_search or max_line_search < 1:
-        raise ValueError(f"{caller}: 'max_line_search' must be an integer >= 1, got {max_line_search}.")
+    check_lbfgs_settings(history_size, max_line_search, caller)
     stopper = EarlyStopping(tolerance, patience, caller)
     batch, full_shape = moving.shape[0], tuple(moving.shape[2:])
     dtype = torch.promote_types(moving.dtype, torch.float32)
-    base = _batched_field(net_output["map"].detach(), "net_output['map']", batch, ndim, caller, full_shape).to(dtype)
-    if warp is None:
-        warp = VSVFWarp(ndim, sigmas, weights, boundary, normalization, time_steps, velocity_clamp)
-    elif not isinstance(warp, VSVFWarp) or warp.spatial_dims != ndim:
-        raise ValueError(f"{caller}: 'warp' must be a VSVFWarp for {ndim} spatial dims, got {warp!r}.")
+    base = batched_field(net_output["map"].detach(), "net_output['map']", batch, ndim, caller, full_shape).to(dtype)
+    warp = vsvf_warp_for(warp, ndim, caller)
     regularizer = MomentumRegularizationLoss(
         momentum_reg_weight, normalization=warp.smoother.normalization, reduction="none"
     )
     sim = similarity if similarity is not None else default_similarity(ndim, full_shape, True)
-    sim = _masked_similarity(sim, mask, caller, "mask")
+    sim = masked_similarity(sim, mask, caller, "mask")
     mov, fix = moving.detach().to(dtype), fixed.detach().to(dtype)
     zeros = torch.zeros(batch, ndim, *momentum_shape(full_shape), dtype=dtype, device=moving.device)
 

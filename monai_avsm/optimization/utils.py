@@ -11,8 +11,7 @@
 r"""Parts shared by the per-pair optimisation baselines (method spec §8): input checks, the image pyramid and the one
 coarse-to-fine loop over it (:func:`run_pyramid`, used by ``affine_opt``, ``vsvf_opt``, ``refine`` and
 ``deformable_opt``), the similarity per scale, the vSVF step in displacement-increment form, best-iterate tracking,
-early stopping, progress
-reporting and seeding.
+early stopping and seeding (the progress report is :class:`monai_avsm.utils.progress.Progress`).
 """
 
 from __future__ import annotations
@@ -30,16 +29,18 @@ import torch.nn.functional as F
 from monai_avsm.functional.maps import resample_map, warp_image
 from monai_avsm.functional.windows import paper_lncc_stride
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
-from monai_avsm.utils.validation import check_finite, check_same_spatial_shape, check_spatial_tensor, ensure_spacing
-
-try:  # optional: a progress bar when tqdm is installed, log lines otherwise
-    from tqdm.auto import tqdm as _tqdm
-except ImportError:  # pragma: no cover - depends on the environment
-    _tqdm = None
+from monai_avsm.utils.validation import (
+    check_finite,
+    check_map,
+    check_same_spatial_shape,
+    check_spatial_tensor,
+    ensure_spacing,
+)
 
 __all__ = [
     "Similarity",
     "check_pair",
+    "batched_field",
     "check_schedule",
     "per_scale",
     "spacing_for",
@@ -56,7 +57,6 @@ __all__ = [
     "vsvf_increment_step",
     "BestIterate",
     "EarlyStopping",
-    "Progress",
     "seeded",
 ]
 
@@ -87,6 +87,21 @@ def check_pair(moving: torch.Tensor, fixed: torch.Tensor, caller: str) -> int:
     check_finite(moving, "moving", caller)
     check_finite(fixed, "fixed", caller)
     return ndim
+
+
+def batched_field(x: torch.Tensor, name: str, batch: int, ndim: int, caller: str, shape=None) -> torch.Tensor:
+    """Check a map/momentum ``(B or 1, D, *s)`` (on ``shape`` if given), finite; expand it to the batch."""
+    if check_map(x, name, caller) != ndim:
+        raise ValueError(f"{caller}: '{name}' must have {ndim} spatial dims, got shape {tuple(x.shape)}.")
+    if x.shape[0] not in (1, batch):
+        raise ValueError(f"{caller}: '{name}' must have batch size {batch} or 1, got shape {tuple(x.shape)}.")
+    if shape is not None and tuple(x.shape[2:]) != tuple(shape):
+        raise ValueError(
+            f"{caller}: '{name}' must be on the images' grid {tuple(shape)}, got shape {tuple(x.shape)}; "
+            f"use monai_avsm.functional.resample_map first."
+        )
+    check_finite(x, name, caller)
+    return x.expand(batch, *x.shape[1:])
 
 
 def check_schedule(
@@ -374,29 +389,6 @@ class EarlyStopping:
             self.count = 0
         self.previous = loss
         return self.patience > 0 and self.count >= self.patience
-
-
-class Progress:
-    """A ``tqdm`` bar when tqdm is importable, else an info log line about every tenth iteration; silent when
-    ``enabled`` is ``False``."""
-
-    def __init__(self, total: int, desc: str, enabled: bool) -> None:
-        self.total, self.desc, self.enabled = int(total), desc, bool(enabled)
-        self.bar = _tqdm(total=self.total, desc=desc, leave=False) if (self.enabled and _tqdm is not None) else None
-        self.every = max(1, self.total // 10)
-
-    def update(self, iteration: int, loss: float) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(loss=f"{loss:.6g}")
-        elif self.enabled and (iteration + 1) % self.every == 0:
-            logger.info("%s: iteration %d/%d, loss %.6g", self.desc, iteration + 1, self.total, loss)
-
-    def close(self, iterations: int, loss: float) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        if self.enabled:
-            logger.info("%s: %d iterations, loss %.6g", self.desc, iterations, loss)
 
 
 @contextlib.contextmanager

@@ -19,15 +19,14 @@ from collections.abc import Sequence
 import torch
 
 from monai_avsm.functional.maps import identity_map, resample_map
-from monai_avsm.functional.smoothing import PAPER_SIGMAS, PAPER_WEIGHTS
 from monai_avsm.losses.vsvf import MomentumRegularizationLoss
 from monai_avsm.networks.blocks.vsvf_warp import VSVFWarp
 from monai_avsm.optimization.utils import (
     BestIterate,
     EarlyStopping,
-    Progress,
     PyramidLevel,
     Similarity,
+    batched_field,
     check_pair,
     check_schedule,
     default_similarity,
@@ -39,25 +38,26 @@ from monai_avsm.optimization.utils import (
     spacing_for,
     vsvf_increment_step,
 )
-from monai_avsm.utils.enums import BoundaryMode, KernelNormalization
-from monai_avsm.utils.validation import check_finite, check_map
+from monai_avsm.utils.progress import Progress
 
-__all__ = ["vsvf_opt", "optimize_momentum"]
+__all__ = ["vsvf_opt", "optimize_momentum", "vsvf_warp_for", "check_lbfgs_settings"]
 
 
-def _batched_field(x: torch.Tensor, name: str, batch: int, ndim: int, caller: str, shape=None) -> torch.Tensor:
-    """Check a map/momentum ``(B or 1, D, *s)`` (on ``shape`` if given), finite; expand it to the batch."""
-    if check_map(x, name, caller) != ndim:
-        raise ValueError(f"{caller}: '{name}' must have {ndim} spatial dims, got shape {tuple(x.shape)}.")
-    if x.shape[0] not in (1, batch):
-        raise ValueError(f"{caller}: '{name}' must have batch size {batch} or 1, got shape {tuple(x.shape)}.")
-    if shape is not None and tuple(x.shape[2:]) != tuple(shape):
-        raise ValueError(
-            f"{caller}: '{name}' must be on the images' grid {tuple(shape)}, got shape {tuple(x.shape)}; "
-            f"use monai_avsm.functional.resample_map first."
-        )
-    check_finite(x, name, caller)
-    return x.expand(batch, *x.shape[1:])
+def check_lbfgs_settings(history_size: int, max_line_search: int, caller: str) -> None:
+    """Check the L-BFGS settings of :func:`optimize_momentum`: integers ``>= 1``."""
+    if isinstance(history_size, bool) or int(history_size) != history_size or history_size < 1:
+        raise ValueError(f"{caller}: 'history_size' must be an integer >= 1, got {history_size}.")
+    if isinstance(max_line_search, bool) or int(max_line_search) != max_line_search or max_line_search < 1:
+        raise ValueError(f"{caller}: 'max_line_search' must be an integer >= 1, got {max_line_search}.")
+
+
+def vsvf_warp_for(warp: VSVFWarp | None, ndim: int, caller: str) -> VSVFWarp:
+    """``warp`` checked for ``ndim`` spatial dims, or, for ``None``, ``VSVFWarp(ndim)`` (``VSVFNet``'s defaults)."""
+    if warp is None:
+        return VSVFWarp(ndim)
+    if not isinstance(warp, VSVFWarp) or warp.spatial_dims != ndim:
+        raise ValueError(f"{caller}: 'warp' must be a VSVFWarp for {ndim} spatial dims, got {warp!r}.")
+    return warp
 
 
 def optimize_momentum(
@@ -136,12 +136,7 @@ def vsvf_opt(
     scales: Sequence[float] = (0.25, 0.5, 1.0),
     iterations: Sequence[int] | int = (60, 60, 60),
     momentum_reg_weight: float = 10.0,
-    sigmas: Sequence[float] = PAPER_SIGMAS,
-    weights: Sequence[float] = PAPER_WEIGHTS,
-    time_steps: int = 10,
-    boundary: BoundaryMode | str = BoundaryMode.ZERO,
-    normalization: KernelNormalization | str = KernelNormalization.ISOTROPIC,
-    velocity_clamp: float | None = None,
+    warp: VSVFWarp | None = None,
     similarity: Similarity | None = None,
     spacing: Sequence[float] | torch.Tensor | None = None,
     lr: float | Sequence[float] = 1.0,
@@ -168,7 +163,7 @@ def vsvf_opt(
     scale's momentum grid: the multi-Gaussian kernel is normalised to unit sum on every grid, so the same momentum
     field gives the same velocity at every resolution, and :math:`\langle m, v \rangle` is an integral over the
     domain (:class:`~monai_avsm.losses.MomentumRegularizationLoss`). The smoother and the RK4 integrator are those of
-    :class:`~monai_avsm.networks.blocks.VSVFWarp` built with the same arguments as ``VSVFNet``'s; the map is assembled
+    a :class:`~monai_avsm.networks.blocks.VSVFWarp` (``warp``; by default ``VSVFNet``'s); the map is assembled
     as a displacement increment on the initial map (:func:`~monai_avsm.optimization.utils.vsvf_increment_step`), so
     zero momentum returns the initial map exactly. Per pair, the best evaluated iterate of every scale is kept.
 
@@ -184,8 +179,9 @@ def vsvf_opt(
         initial_momentum: ``(B or 1, D, *s)`` on any grid (resampled to each momentum grid); default zero.
         scales, iterations: the pyramid, coarse to fine, and L-BFGS iterations per scale (0 skips a scale).
         momentum_reg_weight: :math:`\lambda_{vr}`.
-        sigmas, weights, time_steps, boundary, normalization, velocity_clamp: the smoother and integrator
-            (``VSVFNet``'s defaults).
+        warp: the :class:`~monai_avsm.networks.blocks.VSVFWarp` whose smoother and integrator to use (its settings
+            are stated once, there: e.g. ``VSVFWarp(3, num_steps=20)``, or a network's ``net.vsvf_net.warp``);
+            default ``VSVFWarp(D)``, the paper's kernel and 10 RK4 steps as ``VSVFNet``.
         similarity: a two-argument image loss ``(warped, fixed) -> scalar or (B,)`` used at every scale instead of the
             default mk-LNCC.
         spacing: voxel spacing of ``S`` (for ``normalization="isotropic"`` with anisotropic voxels; default 1).
@@ -216,21 +212,20 @@ def vsvf_opt(
     lrs = per_scale(lr, len(scales), "lr", caller)
     sp = spacing_for(spacing, ndim, caller)
     stopper = EarlyStopping(tolerance, patience, caller)
-    if isinstance(history_size, bool) or int(history_size) != history_size or history_size < 1:
-        raise ValueError(f"{caller}: 'history_size' must be an integer >= 1, got {history_size}.")
-    if isinstance(max_line_search, bool) or int(max_line_search) != max_line_search or max_line_search < 1:
-        raise ValueError(f"{caller}: 'max_line_search' must be an integer >= 1, got {max_line_search}.")
+    check_lbfgs_settings(history_size, max_line_search, caller)
     batch, full_shape = moving.shape[0], tuple(moving.shape[2:])
     dtype = torch.promote_types(moving.dtype, torch.float32)
     if initial_map is None:
         phi_init = identity_map(full_shape, dtype=dtype, device=moving.device).expand(batch, ndim, *full_shape)
     else:
-        phi_init = _batched_field(initial_map, "initial_map", batch, ndim, caller, full_shape).to(dtype)
+        phi_init = batched_field(initial_map, "initial_map", batch, ndim, caller, full_shape).to(dtype)
     momentum = None
     if initial_momentum is not None:
-        momentum = _batched_field(initial_momentum, "initial_momentum", batch, ndim, caller).to(dtype)
-    warp = VSVFWarp(ndim, sigmas, weights, boundary, normalization, time_steps, velocity_clamp)
-    regularizer = MomentumRegularizationLoss(momentum_reg_weight, normalization=normalization, reduction="none")
+        momentum = batched_field(initial_momentum, "initial_momentum", batch, ndim, caller).to(dtype)
+    warp = vsvf_warp_for(warp, ndim, caller)
+    regularizer = MomentumRegularizationLoss(
+        momentum_reg_weight, normalization=warp.smoother.normalization, reduction="none"
+    )
     full_sim = similarity if similarity is not None else default_similarity(ndim, full_shape, True)
 
     state: dict = {"momentum": momentum, "result": None}  # "result": the best state of a full-resolution level

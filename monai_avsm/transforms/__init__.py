@@ -8,8 +8,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Transforms of monai_avsm: synthetic deformations with a known map, pair handling, and the synthetic training-pair
-generator from label maps (MONAI conventions)."""
+"""Transforms of monai_avsm: synthetic deformations with a known map, and pair handling (MONAI conventions)."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from monai_avsm.utils.lazy import lazy_exports
 
-if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
     from .array import RandSyntheticDeformation, SyntheticDeformation
     from .dictionary import (
         RandSwapPairD,
@@ -40,30 +39,6 @@ if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are 
         RandSynthIntensityDict,
     )
 
-_EXPORTS = {
-    "RandSyntheticDeformation": ".array",
-    "SyntheticDeformation": ".array",
-    "RandSwapPairD": ".dictionary",
-    "RandSwapPaird": ".dictionary",
-    "RandSwapPairDict": ".dictionary",
-    "RandSyntheticDeformationD": ".dictionary",
-    "RandSyntheticDeformationd": ".dictionary",
-    "RandSyntheticDeformationDict": ".dictionary",
-    "WarpByMapD": ".dictionary",
-    "WarpByMapd": ".dictionary",
-    "WarpByMapDict": ".dictionary",
-    "RandIntensityCorruption": ".synthesis",
-    "RandLabelIntensity": ".synthesis",
-    "gaussian_mixture_image": ".synthesis",
-    "RandLabelMapPairD": ".synthesis_dictionary",
-    "RandLabelMapPaird": ".synthesis_dictionary",
-    "RandLabelMapPairDict": ".synthesis_dictionary",
-    "RandSynthIntensityD": ".synthesis_dictionary",
-    "RandSynthIntensityd": ".synthesis_dictionary",
-    "RandSynthIntensityDict": ".synthesis_dictionary",
-}
-_SUBMODULES = ("array", "dictionary", "functional", "synthesis", "synthesis_dictionary")
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "RandIntensityCorruption",
@@ -71,6 +46,10 @@ __all__ = [
     "RandLabelMapPairD",
     "RandLabelMapPairDict",
     "RandLabelMapPaird",
+    "RandSynthIntensityD",
+    "RandSynthIntensityDict",
+    "RandSynthIntensityd",
+    "gaussian_mixture_image",
     "RandSwapPairD",
     "RandSwapPairDict",
     "RandSwapPaird",
@@ -78,12 +57,9 @@ __all__ = [
     "RandSyntheticDeformationD",
     "RandSyntheticDeformationDict",
     "RandSyntheticDeformationd",
-    "RandSynthIntensityD",
-    "RandSynthIntensityDict",
-    "RandSynthIntensityd",
     "SyntheticDeformation",
     "WarpByMapD",
     "WarpByMapDict",
     "WarpByMapd",
-    "gaussian_mixture_image",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

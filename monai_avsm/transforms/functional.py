@@ -30,6 +30,7 @@ import torch
 from monai_avsm.functional.advection import advect_map
 from monai_avsm.functional.affine import affine_to_map, invert_affine
 from monai_avsm.functional.maps import identity_map, resample_map, warp_image
+from monai_avsm.functional.smoothing import multi_gaussian_smooth
 
 __all__ = [
     "axis_angle_rotation",
@@ -118,7 +119,7 @@ def smooth_velocity(
     r"""A multi-scale smooth velocity from white noise, scaled to a largest speed in millimetres.
 
     Each scale :math:`k` smooths its own noise :math:`n_k` with a Gaussian of :math:`\sigma_k` (fraction of the
-    longest physical side, :class:`~monai_avsm.networks.blocks.MultiGaussianSmoother`), is normalised to a largest
+    longest physical side, :func:`~monai_avsm.functional.multi_gaussian_smooth`), is normalised to a largest
     speed of 1 mm and weighted; the sum is scaled to a largest speed of ``max_speed_mm``:
 
     .. math:: v = s\, \sum_k w_k \frac{G_{\sigma_k} \star n_k}{\max_x \|H (G_{\sigma_k} \star n_k)(x)\|}, \qquad
@@ -137,7 +138,6 @@ def smooth_velocity(
     Returns:
         ``(D, *s)`` velocity in normalised units per unit time (``MapSpace.NORMALIZED``), float64.
     """
-    from monai_avsm.networks.blocks.smoother import MultiGaussianSmoother
 
     k, ndim = noise.shape[0], noise.shape[1]
     if len(sigmas) != k or (weights is not None and len(weights) != k):
@@ -150,7 +150,7 @@ def smooth_velocity(
     h = half_extent_mm(spatial_shape, spacing).reshape(ndim, *([1] * ndim)).to(noise.dtype)
     v = torch.zeros(noise.shape[1:], dtype=noise.dtype)
     for i, sigma in enumerate(sigmas):
-        vk = MultiGaussianSmoother(ndim, sigmas=(float(sigma),), weights=(1.0,))(noise[i : i + 1], low_spacing)[0]
+        vk = multi_gaussian_smooth(noise[i : i + 1], low_spacing, sigmas=(float(sigma),), weights=(1.0,))[0]
         if k > 1:  # one scale keeps the historical arithmetic (RandSyntheticDeformation's replayed draws)
             peak = float((vk * h).norm(dim=0).max())
             vk = vk * ((1.0 if weights is None else float(weights[i])) / peak) if peak > 0 else vk

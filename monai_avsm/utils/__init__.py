@@ -29,21 +29,6 @@ if TYPE_CHECKING:
         ensure_spacing,
     )
 
-# the checks need torch: imported on first use, so that ``import monai_avsm`` (and the command line's --help) do not
-_EXPORTS = {
-    name: ".validation"
-    for name in (
-        "check_binary_mask",
-        "check_finite",
-        "check_image_pair",
-        "check_map",
-        "check_same_spatial_shape",
-        "check_spatial_tensor",
-        "ensure_spacing",
-    )
-}
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ("cache", "enums", "jsonable", "lazy", "options", "validation"))
-
 __all__ = [
     "BoundaryMode",
     "ComposeOrder",
@@ -61,3 +46,4 @@ __all__ = [
     "check_spatial_tensor",
     "ensure_spacing",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

@@ -14,52 +14,111 @@
 3 s of imports on 2 CPU cores) are imported only when one of their names is used, so ``monai-avsm --help`` and the
 one-pair path start in well under a second, while ``$import monai_avsm`` followed by
 ``$monai_avsm.losses.MKLNCCLoss(...)`` in a bundle config works as with eager imports.
+
+A package states its exports once, in the form type checkers and IDEs read: the relative imports of its
+``if TYPE_CHECKING:`` block (which module defines each name) and a literal ``__all__`` (a ``py.typed`` package's
+public names; type checkers read only a literal one). :func:`lazy_exports` reads the same imports from the
+package's source at run time, so no third table repeats them::
+
+    if TYPE_CHECKING:
+        from .registration import register, register_pairs
+
+    __all__ = ["register", "register_pairs"]
+    __getattr__, __dir__ = lazy_exports(__name__, __all__)
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["lazy_exports"]
+__all__ = ["lazy_exports", "package_modules", "type_checking_imports"]
+
+
+def package_modules(package: str, packages_only: bool = False) -> tuple[str, ...]:
+    """The names of the submodules (or, with ``packages_only``, the subpackages) of the imported ``package`` that do
+    not start with ``_``, found on disk without importing them."""
+    import pkgutil
+    import sys
+
+    path = getattr(sys.modules[package], "__path__", [])
+    found = (m for m in pkgutil.iter_modules(path) if not m.name.startswith("_") and (m.ispkg or not packages_only))
+    return tuple(sorted(m.name for m in found))
+
+
+def type_checking_imports(source: str) -> dict[str, str]:
+    """Name -> relative module (``".registration"``; ``"."`` for a submodule imported as ``from . import x``) of the
+    relative imports inside the ``if TYPE_CHECKING:`` blocks of a module's ``source``."""
+    import ast
+
+    found: dict[str, str] = {}
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"):
+            continue
+        for stmt in node.body:
+            if isinstance(stmt, ast.ImportFrom) and stmt.level > 0:
+                module = "." * stmt.level + (stmt.module or "")
+                for alias in stmt.names:
+                    found[alias.asname or alias.name] = module
+    return found
 
 
 def lazy_exports(
-    package: str, exports: Mapping[str, str], submodules: Sequence[str] = ()
+    package: str, names: Sequence[str], submodules: Sequence[str] | None = None, source: str | None = None
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package`` whose names come from submodules.
+    """``(__getattr__, __dir__)`` for ``package``: each name of ``names`` (its ``__all__``) that the package does not
+    define itself is imported, on first access, from the module its ``if TYPE_CHECKING:`` block imports it from.
 
     Args:
-        package: the package's ``__name__``.
-        exports: public name -> relative module that defines it (``{"register": ".registration"}``).
-        submodules: submodule names reachable as attributes (``monai_avsm.engines.native``) before they are imported.
-            A public name must not equal a submodule's name: importing the submodule would rebind the attribute.
+        package: the package's ``__name__`` (imported: this is called from its ``__init__``).
+        names: the package's public names (``__all__``).
+        submodules: submodule names reachable as attributes (``monai_avsm.engines.native``) before they are imported;
+            default: every submodule whose name does not start with ``_`` (found on disk with ``pkgutil``, nothing
+            imported). A public name must not equal a submodule's name: importing the submodule would rebind it.
+        source: the package's ``__init__`` source (default: read from its ``__file__``).
+
+    Raises:
+        ValueError: a name is both an export and a submodule, or a name of ``names`` is neither defined, nor
+            imported under ``TYPE_CHECKING``, nor a submodule.
 
     Example::
 
-        __getattr__, __dir__ = lazy_exports(__name__, {"register": ".registration"}, ("cli", "registration"))
+        __getattr__, __dir__ = lazy_exports(__name__, __all__)
     """
-    clash = sorted(set(exports) & set(submodules))
+    import sys
+
+    module_obj = sys.modules.get(package)
+    if submodules is None:
+        submodules = package_modules(package)
+    if source is None:
+        with open(module_obj.__file__, encoding="utf-8") as f:
+            source = f.read()
+    imported = type_checking_imports(source)
+    modules = set(submodules)
+    where = {name: imported[name] for name in names if name in imported and imported[name] != "."}
+    clash = sorted(set(where) & modules)
     if clash:
         raise ValueError(f"lazy_exports: {package}: the names {clash} are both exports and submodules.")
-    modules = set(submodules)
+    defined = set(vars(module_obj)) if module_obj is not None else set()
+    unknown = [n for n in names if n not in where and n not in modules and n not in defined]
+    if unknown:
+        raise ValueError(
+            f"lazy_exports: {package}: {unknown} are in __all__ but neither defined, nor imported under TYPE_CHECKING, "
+            "nor submodules."
+        )
 
     def __getattr__(name: str) -> Any:
         if name in modules:
             value = importlib.import_module(f".{name}", package)
-        elif name in exports:
-            value = getattr(importlib.import_module(exports[name], package), name)
+        elif name in where:
+            value = getattr(importlib.import_module(where[name], package), name)
         else:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        import sys
-
         setattr(sys.modules[package], name, value)  # later look-ups are plain attribute reads
         return value
 
     def __dir__() -> list[str]:
-        import sys
-
-        return sorted(set(vars(sys.modules[package])) | set(exports) | modules)
+        return sorted(set(vars(sys.modules[package])) | set(where) | modules)
 
     return __getattr__, __dir__

@@ -14,7 +14,9 @@ received value."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "ensure_spacing",
     "check_image_pair",
     "check_binary_mask",
+    "to_numpy",
 ]
 
 
@@ -162,3 +165,18 @@ def check_binary_mask(mask: torch.Tensor, reference: torch.Tensor, name: str, ca
         which = "" if m.shape[0] == 1 else f" for sample(s) {empty}"
         raise ValueError(f"{caller}: '{name}' is all zero{which}: the mask selects no voxel.")
     return m
+
+
+def to_numpy(x: Any, name: str, caller: str) -> np.ndarray:
+    """``x`` (a tensor, MONAI ``MetaTensor`` or array-like) as a numpy array on the CPU (detached).
+
+    Raises:
+        TypeError: ``x`` cannot be converted.
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.as_tensor() if hasattr(x, "as_tensor") else x
+        return x.detach().cpu().numpy()
+    try:
+        return np.asarray(x)
+    except Exception as e:  # pragma: no cover - unusual inputs
+        raise TypeError(f"{caller}: '{name}' must be a tensor or an array, got {type(x).__name__}.") from e

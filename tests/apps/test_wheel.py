@@ -56,6 +56,7 @@ class TestWheel(unittest.TestCase):
             capture_output=True,
             text=True,
             timeout=300,
+            env=env,  # with PYTHONPATH on the repository, pip finds its egg-info and installs nothing
         )
         self.assertEqual(install.returncode, 0, install.stderr[-2000:])
         # the dependencies (torch, monai, nibabel, ...) from this environment, as a plain path entry

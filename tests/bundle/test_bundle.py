@@ -20,7 +20,8 @@ import torch
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 
-from monai_avsm.data.sample import build_sample_dataset, missing_packages
+from monai_avsm.apps.sample import build_sample_dataset
+from monai_avsm.data.templates import missing_packages
 from monai_avsm.handlers import NonFiniteLossError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,8 @@ import unittest
 import torch
 from ignite.engine import Events
 
-from monai_avsm.data.sample import build_sample_dataset, missing_packages
+from monai_avsm.apps.sample import build_sample_dataset
+from monai_avsm.data.templates import missing_packages
 from monai_avsm.engines import cosine_stage_lambda, training_pairs
 from tests.bundle.test_bundle import BUNDLE, CONFIGS, REPO, TRAIN, _cause, _workflow
 

@@ -18,7 +18,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from monai.data import partition_dataset
 
-from monai_avsm.data.sample import build_sample_dataset, missing_packages
+from monai_avsm.apps.sample import build_sample_dataset
+from monai_avsm.data.templates import missing_packages
 from monai_avsm.engines import (
     dist_info,
     distributed_output_dir,

@@ -13,7 +13,7 @@ import unittest
 import torch
 from ignite.engine import Events
 
-from monai_avsm.data.sample import missing_packages
+from monai_avsm.data.templates import missing_packages
 from tests.bundle.test_bundle import BUNDLE, CONFIGS, TRAIN, _workflow
 
 SYNTH = str(CONFIGS / "train_synth.json")

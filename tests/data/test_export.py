@@ -10,11 +10,8 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import struct
-import sys
 import tempfile
 import unittest
-from unittest import mock
 
 import itk
 import nibabel as nib
@@ -26,7 +23,6 @@ from monai_avsm.data.export import (
     write_affine_transform,
     write_displacement_field,
     write_image,
-    write_preview_png,
 )
 from monai_avsm.functional import (
     affine_to_map,
@@ -36,7 +32,6 @@ from monai_avsm.functional import (
     resample_world,
     theta_to_world_affine,
     voxel_world_points,
-    warp_image,
     world_displacement,
 )
 from monai_avsm.functional.world import ras_to_lps_affine
@@ -289,9 +284,6 @@ class TestWriters(unittest.TestCase):
             "affine.tfm": lambda p, o: write_affine_transform(p, torch.eye(4), overwrite=o),
             "affine.mat": lambda p, o: write_affine_transform(p, torch.eye(4), overwrite=o),
             "image.nii.gz": lambda p, o: write_image(p, torch.zeros(1, 4, 5, 6), affine, overwrite=o),
-            "preview.png": lambda p, o: write_preview_png(
-                p, torch.rand(1, 8, 9, 7), torch.rand(1, 8, 9, 7), overwrite=o
-            ),
         }
         for name, write in cases.items():
             with self.subTest(name=name):
@@ -362,27 +354,6 @@ class TestWriters(unittest.TestCase):
             write_affine_transform(os.path.join(self.tmp, "t.json"), T)
         with self.assertRaisesRegex(ValueError, "write_displacement_field: 'disp_ras'"):
             write_displacement_field(os.path.join(self.tmp, "f.nii.gz"), torch.zeros(2, 4, 5, 6), torch.eye(4))
-
-    def test_preview_png(self):
-        fixed = real_volume()[0].float()
-        phi = identity_map(fixed.shape[1:]) + 0.03 * torch.sin(math.pi * identity_map(fixed.shape[1:]).flip(1))
-        warped = warp_image(fixed.unsqueeze(0), phi)[0]
-        for name, kwargs in (("full.png", {"phi": phi, "moving": fixed}), ("plain.png", {})):
-            path = write_preview_png(os.path.join(self.tmp, name), fixed, warped, **kwargs)
-            with open(path, "rb") as f:
-                head = f.read(24)
-            self.assertEqual(head[:8], b"\x89PNG\r\n\x1a\n")
-            width, height = struct.unpack(">II", head[16:24])
-            self.assertEqual(height, 900)  # 3 rows (axes) of 3 inches at 100 dpi
-            self.assertEqual(width, 1500 if kwargs else 900)  # moving | fixed | warped | checkerboard | grid
-            self.assertGreater(os.path.getsize(path), 20_000)
-        # 2D
-        sl = fixed[..., 12]
-        path = write_preview_png(os.path.join(self.tmp, "2d.png"), sl, sl, phi=identity_map(sl.shape[1:]))
-        self.assertTrue(os.path.getsize(path) > 5_000)
-        with mock.patch.dict(sys.modules, {"matplotlib.figure": None, "matplotlib.backends.backend_agg": None}):
-            with self.assertRaisesRegex(ImportError, "pip install matplotlib"):
-                write_preview_png(os.path.join(self.tmp, "x.png"), fixed, warped)
 
 
 if __name__ == "__main__":

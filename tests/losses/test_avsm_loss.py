@@ -18,7 +18,7 @@ from monai_avsm.losses import (
     MomentumRegularizationLoss,
 )
 from monai_avsm.networks.nets import AVSMNet, MultiStepAffineNet, VSVFNet
-from tests.networks.nets.test_nets import SMALL_AFFINE, SMALL_UNET, perturb_last_layers
+from tests.networks.nets._shared import SMALL_AFFINE, SMALL_UNET, perturb_last_layers
 
 
 def symmetric_output(seed: int = 0):

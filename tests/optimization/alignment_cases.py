@@ -27,7 +27,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from monai_avsm.data.sample import GRID_CENTRE_MM, SAMPLE_SOURCES
+from monai_avsm.apps.sample import GRID_CENTRE_MM
+from monai_avsm.data.templates import TEMPLATE_SOURCES
 from monai_avsm.functional import apply_affine_points, resample_world, voxel_world_points
 
 #: the brain centre of the MNI templates (mm, RAS): translation errors are measured there
@@ -35,9 +36,9 @@ BRAIN_CENTRE = torch.tensor(GRID_CENTRE_MM, dtype=torch.float64)
 
 
 def template_path(name: str = "icbm2009a_sym") -> str | None:
-    """Path of a sample template (``monai_avsm.data.sample.SAMPLE_SOURCES``; default nilearn's ICBM152 2009a T1),
+    """Path of a sample template (``monai_avsm.data.templates.TEMPLATE_SOURCES``; default nilearn's ICBM152 2009a T1),
     ``None`` when its package is not installed."""
-    src = SAMPLE_SOURCES[name]
+    src = TEMPLATE_SOURCES[name]
     spec = importlib.util.find_spec(src.package)
     if spec is None or not spec.submodule_search_locations:
         return None

@@ -25,23 +25,21 @@ from torch import nn
 from monai_avsm.functional.smoothing import (
     PAPER_SIGMAS,
     PAPER_WEIGHTS,
-    _check_sigmas_weights,
+    SMOOTHING_METHODS,
+    check_sigmas_weights,
     fft_grid_shape,
     kernel_unit_spacing,
     multi_gaussian_kernel_fft,
     multi_gaussian_kernel_matrices,
     smooth_fft,
     smooth_separable,
+    smoothing_method,
 )
 from monai_avsm.utils.enums import BoundaryMode, KernelNormalization
 from monai_avsm.utils.options import look_up_option
 from monai_avsm.utils.validation import check_spatial_tensor, ensure_spacing
 
 __all__ = ["MultiGaussianSmoother"]
-
-_METHODS = ("auto", "separable", "fft")
-#: ``"auto"`` uses the separable matrix products up to this many voxels along the longest axis, FFTs above
-_SEPARABLE_MAX_SIZE = 256
 
 
 class MultiGaussianSmoother(nn.Module):
@@ -80,16 +78,14 @@ class MultiGaussianSmoother(nn.Module):
         if spatial_dims not in (2, 3):
             raise ValueError(f"MultiGaussianSmoother: 'spatial_dims' must be 2 or 3, got {spatial_dims}.")
         self.spatial_dims = spatial_dims
-        self.sigmas, self.weights = _check_sigmas_weights(sigmas, weights, "MultiGaussianSmoother")
+        self.sigmas, self.weights = check_sigmas_weights(sigmas, weights, "MultiGaussianSmoother")
         self.boundary = look_up_option(boundary, BoundaryMode)
         self.normalization = look_up_option(normalization, KernelNormalization)
-        self.method = look_up_option(method, _METHODS)
+        self.method = look_up_option(method, SMOOTHING_METHODS)
         self._cache: OrderedDict = OrderedDict()
 
     def _method_for(self, spatial_shape: Sequence[int]) -> str:
-        if self.method == "auto":
-            return "separable" if max(int(n) for n in spatial_shape) <= _SEPARABLE_MAX_SIZE else "fft"
-        return self.method
+        return smoothing_method(spatial_shape, self.method)
 
     def kernel_matrices(
         self, spatial_shape: Sequence[int], spacing: Sequence[float] | None, dtype: torch.dtype, device: torch.device

