@@ -34,39 +34,9 @@ import torch
 import torch.nn.functional as F
 
 from monai_avsm.data.image_io import NativeImage
+from monai_avsm.functional.intensity import percentile_scale
 
 __all__ = ["percentile_scale", "reorient", "resize_to", "to_working_grid"]
-
-#: MONAI's percentile() switches from torch.quantile to numpy above this many elements (torch.quantile's limit)
-_QUANTILE_LIMIT = 16_000_000
-
-
-def _quantile(flat: torch.Tensor, q: float) -> float:
-    """``torch.quantile(flat, q)`` (linear interpolation between the order statistics at ``q (n - 1)``) by two
-    selections (``kthvalue``, O(n)) instead of a full sort: the same value, about twice as fast on 2.4 M voxels."""
-    n = flat.numel()
-    pos = torch.tensor(q, dtype=flat.dtype) * (n - 1)  # in the data's dtype, as torch.quantile
-    k = int(torch.floor(pos))
-    frac = pos - k
-    low = torch.kthvalue(flat, k + 1).values
-    if float(frac) > 0 and k + 1 < n:
-        high = torch.kthvalue(flat, k + 2).values
-        low = torch.lerp(low, high, frac)
-    return float(low)
-
-
-def percentile_scale(data: torch.Tensor, lower: float = 0.1, upper: float = 99.9) -> torch.Tensor:
-    r""":math:`\mathrm{clip}((x - p_{lower}) / (p_{upper} - p_{lower}), 0, 1)` over all voxels (float32), as MONAI's
-    ``ScaleIntensityRangePercentiles(lower, upper, b_min=0, b_max=1, clip=True)``; a constant image gives zeros."""
-    x = data.to(torch.float32)
-    if x.numel() <= _QUANTILE_LIMIT:
-        lo, hi = (_quantile(x.reshape(-1), q / 100.0) for q in (lower, upper))
-    else:
-        lo, hi = (float(v) for v in np.percentile(x.numpy().reshape(-1), [lower, upper]))
-    if hi == lo:
-        return x - lo
-    return ((x - lo) / (hi - lo)).clamp_(0.0, 1.0)
-
 
 def reorient(data: torch.Tensor, affine: torch.Tensor, axcodes: str = "RAS") -> tuple[torch.Tensor, torch.Tensor]:
     """Channel-first ``data`` ``(C, *S)`` and its voxel -> RAS ``affine`` in the voxel order ``axcodes`` (flips and a

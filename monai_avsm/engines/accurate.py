@@ -34,8 +34,8 @@ from typing import Any
 import torch
 
 from monai_avsm.data.image_io import NativeImage
-from monai_avsm.data.working_grid import percentile_scale
 from monai_avsm.engines.native import Grid, PairGeometry
+from monai_avsm.functional.intensity import percentile_scale
 from monai_avsm.functional.world import apply_affine_points, resample_world, voxel_world_points, world_to_normalized
 
 __all__ = ["accurate_registration", "aligned_image", "working_mask"]

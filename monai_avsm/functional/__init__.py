@@ -29,6 +29,7 @@ from .affine import (
 )
 from .box_sums import box_sums
 from .finite_differences import central_difference
+from .intensity import percentile_scale
 from .inverse import compose_with_affine, inverse_map, invert_velocities
 from .jacobian import (
     crop_margin,
@@ -79,6 +80,7 @@ __all__ = [
     "PAPER_WEIGHTS",
     "advect_map",
     "box_sums",
+    "percentile_scale",
     "advection_rhs",
     "affine_from_theta",
     "affine_to_map",

@@ -46,7 +46,7 @@ from monai.transforms import (
     Transform,
 )
 
-from monai_avsm.data.working_grid import percentile_scale
+from monai_avsm.functional.intensity import percentile_scale
 from monai_avsm.utils.options import look_up_option
 
 __all__ = ["gaussian_mixture_image", "RandLabelIntensity", "RandIntensityCorruption"]

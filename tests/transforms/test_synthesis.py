@@ -14,8 +14,8 @@ from monai.transforms import Compose
 from parameterized import parameterized
 
 from monai_avsm.data.synthetic_pairs import SyntheticPairDataset
-from monai_avsm.data.working_grid import percentile_scale
 from monai_avsm.functional import identity_map, map_to_ddf, warp_label
+from monai_avsm.functional.intensity import percentile_scale
 from monai_avsm.metrics import compute_folds
 from monai_avsm.transforms import (
     RandIntensityCorruption,
