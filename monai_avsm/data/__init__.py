@@ -8,10 +8,12 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Data of monai_avsm: registration datalists, pair loading transforms, the offline sample data set, OAI checks.
+"""Data of monai_avsm: registration datalists, the pair loading pipeline, the offline sample data set, OAI checks.
 
 See ``docs/data.md``. The sample data set builder (``monai_avsm.data.sample``, templates shipped inside the packages
 of the ``demo`` extra) and the OAI check (``monai_avsm.data.oai``) are command-line modules, imported on first use.
+The pair transforms the loading pipeline chains (``CheckPaird``, ``LoadPairImaged``, ``StoreGeometryd``,
+``SpacingEachd``) are in :mod:`monai_avsm.transforms`, as MONAI keeps ``LoadImaged`` under ``monai.transforms``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are 
         split_subjects,
         write_datalist,
     )
-    from .loading import SUPPORTED_FORMATS, CheckPaird, LoadPairImaged, StoreGeometryd, pair_loading_transforms
+    from .loading import pair_loading_transforms
     from .oai import check_oai_dataset, load_oai_config
     from .sample import build_sample_dataset
 
@@ -46,10 +48,6 @@ _EXPORTS = {
     "split_pairs": ".datalist",
     "split_subjects": ".datalist",
     "write_datalist": ".datalist",
-    "SUPPORTED_FORMATS": ".loading",
-    "CheckPaird": ".loading",
-    "LoadPairImaged": ".loading",
-    "StoreGeometryd": ".loading",
     "pair_loading_transforms": ".loading",
     "build_sample_dataset": ".sample",
     "check_oai_dataset": ".oai",
@@ -59,10 +57,6 @@ _SUBMODULES = ("datalist", "export", "loading", "oai", "sample")
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
-    "SUPPORTED_FORMATS",
-    "CheckPaird",
-    "LoadPairImaged",
-    "StoreGeometryd",
     "build_sample_dataset",
     "check_oai_dataset",
     "check_subject_split",

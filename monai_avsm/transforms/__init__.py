@@ -8,7 +8,8 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Transforms of monai_avsm: synthetic deformations with a known map, and pair handling (MONAI conventions)."""
+"""Transforms of monai_avsm: synthetic deformations with a known map, pair handling, and reading and checking a pair
+(MONAI conventions)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are 
         WarpByMapd,
         WarpByMapDict,
     )
+    from .pair_io import SUPPORTED_FORMATS, CheckPaird, LoadPairImaged, SpacingEachd, StoreGeometryd
 
 _EXPORTS = {
     "RandSyntheticDeformation": ".array",
@@ -42,11 +44,19 @@ _EXPORTS = {
     "WarpByMapD": ".dictionary",
     "WarpByMapd": ".dictionary",
     "WarpByMapDict": ".dictionary",
+    "SUPPORTED_FORMATS": ".pair_io",
+    "CheckPaird": ".pair_io",
+    "LoadPairImaged": ".pair_io",
+    "SpacingEachd": ".pair_io",
+    "StoreGeometryd": ".pair_io",
 }
-_SUBMODULES = ("array", "dictionary", "functional")
+_SUBMODULES = ("array", "dictionary", "functional", "pair_io")
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
+    "SUPPORTED_FORMATS",
+    "CheckPaird",
+    "LoadPairImaged",
     "RandSwapPairD",
     "RandSwapPairDict",
     "RandSwapPaird",
@@ -54,6 +64,8 @@ __all__ = [
     "RandSyntheticDeformationD",
     "RandSyntheticDeformationDict",
     "RandSyntheticDeformationd",
+    "SpacingEachd",
+    "StoreGeometryd",
     "SyntheticDeformation",
     "WarpByMapD",
     "WarpByMapDict",
