@@ -39,6 +39,22 @@ def _cause(e: BaseException) -> BaseException:
     return e
 
 
+def _settings(obj, depth: int = 0):
+    """The settings of a transform as plain values, recursively (objects by type and attributes, no addresses), to
+    compare two transforms built in different ways."""
+    if obj is None or isinstance(obj, (bool, int, float, str, torch.dtype, np.dtype, type)):
+        return obj
+    if isinstance(obj, (np.ndarray, torch.Tensor)):
+        return np.asarray(obj).tolist()
+    if isinstance(obj, (list, tuple)):
+        return [_settings(x, depth + 1) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): _settings(v, depth + 1) for k, v in obj.items()}
+    if hasattr(obj, "__dict__") and depth < 6:
+        return type(obj).__name__, _settings(vars(obj), depth + 1)
+    return type(obj).__name__
+
+
 def _workflow(config, workflow_type, **override) -> ConfigWorkflow:
     return ConfigWorkflow(
         config_file=config, meta_file=META, logging_file=LOGGING, workflow_type=workflow_type, **override
@@ -245,6 +261,36 @@ class TestBundle(unittest.TestCase):
         self.assertNotIn(
             "warped_label.nii.gz", os.listdir(os.path.join(root + "_2", "icbm2009c_asym_to_icbm2009c_sym"))
         )
+
+    def test_preprocessing_written_out_is_the_factory(self):
+        """inference.json and train.json spell out monai_avsm.data.pair_loading_transforms: same transforms, same
+        arguments, the same output on a real pair with and without labels; training and validation share it."""
+        from monai_avsm.data import load_pair_datalist, pair_loading_transforms
+
+        items = load_pair_datalist(os.path.join(self.data, "datalist.json"), section="test")
+        unlabelled = {k: items[0][k] for k in ("moving", "fixed")}
+        for config in (INFER, TRAIN):
+            wf = _workflow(config, "infer", bundle_root=str(BUNDLE), spatial_size=[32, 40, 24])
+            written = wf.parser.get_parsed_content("preprocessing")
+            factory = pair_loading_transforms(spatial_size=(32, 40, 24), spatial_dims=3)
+            self.assertEqual([type(t) for t in written.transforms], [type(t) for t in factory.transforms], config)
+            for a, b in zip(written.transforms, factory.transforms):
+                self.assertEqual(_settings(a), _settings(b), f"{config}: {type(a).__name__}")
+            for item in (items[0], unlabelled):
+                ours, theirs = written(dict(item)), factory(dict(item))
+                self.assertEqual(sorted(ours), sorted(theirs))
+                for key, value in theirs.items():
+                    if isinstance(value, torch.Tensor):
+                        self.assertEqual(ours[key].dtype, value.dtype, key)
+                        torch.testing.assert_close(torch.as_tensor(ours[key]), torch.as_tensor(value), rtol=0, atol=0)
+                    else:
+                        self.assertEqual(ours[key], value, key)
+                np.testing.assert_array_equal(np.asarray(ours["fixed"].affine), np.asarray(theirs["fixed"].affine))
+        train = _workflow(TRAIN, "train", bundle_root=str(BUNDLE), dataset_dir=self.data)
+        loading = train.parser.get_parsed_content("preprocessing")
+        self.assertIs(train.parser.get_parsed_content("validate#preprocessing"), loading)
+        head = train.parser.get_parsed_content("train#preprocessing").transforms[: len(loading.transforms)]
+        self.assertTrue(all(a is b for a, b in zip(head, loading.transforms)))
 
     def test_missing_model_is_a_clear_error(self):
         wf = _workflow(INFER, "infer", bundle_root=str(BUNDLE), dataset_dir=self.data, model_path="/nope/model.pt")
