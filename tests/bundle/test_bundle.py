@@ -337,7 +337,21 @@ class TestBundle(unittest.TestCase):
         shutil.copy(SCHEMA, schema)  # offline: verify_metadata skips the download when the file is there
         verify_metadata(meta_file=META, filepath=schema)
         warped_only = {"network_def#output": "warped", "bundle_root": str(BUNDLE), "spatial_size": [32, 32, 32]}
-        verify_net_in_out(net_id="network_def", meta_file=META, config_file=INFER, device="cpu", **warped_only)
+        # MONAI's verify_net_in_out checks one tensor against outputs#pred; the metadata's "pred" is the map of the
+        # default dict output, so the export mode (the warped image alone) is checked against outputs#warped
+        outputs = json.load(open(META))["network_data_format"]["outputs"]
+        as_warped = {
+            f"_meta_#network_data_format#outputs#pred#{k}": outputs["warped"][k] for k in ("num_channels", "dtype")
+        }
+        verify_net_in_out(
+            net_id="network_def", meta_file=META, config_file=INFER, device="cpu", **warped_only, **as_warped
+        )
+        default = _workflow(INFER, "infer", bundle_root=str(BUNDLE)).parser.get_parsed_content("network_def")
+        with torch.no_grad():
+            out = default(torch.rand(1, 2, *outputs["pred"]["spatial_shape"]))
+        for key, entry in (("map", "pred"), ("ddf", "ddf"), ("warped", "warped")):  # what inference reads
+            self.assertEqual(out[key].shape[1:], (outputs[entry]["num_channels"], *outputs[entry]["spatial_shape"]))
+            self.assertEqual(str(out[key].dtype), f"torch.{outputs[entry]['dtype']}", key)
         ts = os.path.join(self.tmp, "model.ts")
         ckpt_export(
             net_id="network_def", filepath=ts, ckpt_file=self.model, meta_file=META, config_file=INFER,
