@@ -1,6 +1,12 @@
-"""Real image files of one T1 volume (nibabel's, 33x41x25 at 2 mm, LAS) in every format the pair loading reads:
-NIfTI with a label, NRRD, MetaImage and a DICOM series; shared by the tests of ``monai_avsm.data.loading`` and
-``monai_avsm.transforms.pair_io``."""
+"""Image files for the tests that read pairs from disk.
+
+- :class:`LoadingTestCase`: one real T1 volume (nibabel's, 33x41x25 at 2 mm, LAS) in every format the pair loading
+  reads: NIfTI with a label, NRRD, MetaImage and a DICOM series (``monai_avsm.data.loading``,
+  ``monai_avsm.transforms.pair_io``);
+- :func:`known_pair` and :class:`KnownMapNet`: a pair of small RAS NIfTI files with labels and a "network" that
+  returns a known map (a reflection and a whole-voxel shift), whose Dice, folds and symmetry are known by hand
+  (``monai_avsm.engines.evaluation``, ``monai_avsm.handlers.registration``).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,22 @@ import warnings
 import itk
 import nibabel as nib
 import numpy as np
+import torch
 
 from monai_avsm.data import pair_loading_transforms
 from monai_avsm.demo import sample_image_path
 
-__all__ = ["LoadingTestCase", "root_cause"]
+__all__ = [
+    "LoadingTestCase",
+    "root_cause",
+    "KNOWN_SHAPE",
+    "KNOWN_SHIFT",
+    "known_pair",
+    "known_map",
+    "KnownMapNet",
+    "known_warped_label",
+    "dice_by_hand",
+]
 
 
 def _itk_image(array_xyz: np.ndarray, affine_ras: np.ndarray):
@@ -100,3 +117,62 @@ class LoadingTestCase(unittest.TestCase):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return pair_loading_transforms(**kwargs)(item)
+
+
+#: the known pair's grid: 12x14x10 voxels of 2 mm, RAS (the working grid equals the native grid)
+KNOWN_SHAPE = (12, 14, 10)
+#: the known map's shift along tensor axis 1, in voxels
+KNOWN_SHIFT = 2
+
+
+def known_pair(folder: str, seed: int = 0) -> dict[str, str]:
+    """Write a moving and a fixed image with labels 0, 1, 2 (random, ``seed``) on one 2 mm RAS grid
+    (:data:`KNOWN_SHAPE`) into ``folder``; returns the datalist item (file paths)."""
+    g = np.random.default_rng(seed)
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[:3, 3] = (-10.0, 4.0, 7.0)
+    item = {}
+    for key in ("moving", "fixed"):
+        item[key] = os.path.join(folder, f"{key}.nii.gz")
+        nib.save(nib.Nifti1Image(g.random(KNOWN_SHAPE).astype(np.float32) + 1.0, affine), item[key])
+        item[f"{key}_label"] = os.path.join(folder, f"{key}_seg.nii.gz")
+        nib.save(nib.Nifti1Image(g.integers(0, 3, KNOWN_SHAPE).astype(np.uint8), affine), item[f"{key}_label"])
+    return item
+
+
+def known_map(shape=KNOWN_SHAPE, shift: int = KNOWN_SHIFT) -> torch.Tensor:
+    """``phi(x) = (-x_0, x_1 + t, x_2)`` (normalised coordinates, ``t`` = ``shift`` voxels): a reflection (det J = -1,
+    every voxel a fold) and a whole-voxel shift, so that nearest-neighbour warping is exact."""
+    axes = [torch.linspace(-1, 1, n, dtype=torch.float64) for n in shape]
+    phi = torch.stack(torch.meshgrid(*axes, indexing="ij"))[None]
+    phi[:, 0] = -phi[:, 0]
+    phi[:, 1] = phi[:, 1] + 2.0 * shift / (shape[1] - 1)
+    return phi.float()
+
+
+class KnownMapNet(torch.nn.Module):
+    """A stand-in for ``AVSMNet``: the identity affine part and :func:`known_map` for any input (so the swapped pair
+    gets the same map, and ``phi o phi`` is the shift by twice ``t``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, moving: torch.Tensor, fixed: torch.Tensor | None = None, **kwargs) -> dict:
+        self.calls += 1
+        b = moving.shape[0]
+        theta = torch.cat([torch.eye(3), torch.zeros(3, 1)], dim=1).expand(b, 3, 4)
+        return {"map": known_map(tuple(moving.shape[2:])).expand(b, -1, -1, -1, -1), "affine": theta, "warped": moving}
+
+
+def known_warped_label(moving_label: np.ndarray, shift: int = KNOWN_SHIFT) -> np.ndarray:
+    """The moving label pulled by :func:`known_map`, by hand: reversed along axis 0, read ``shift`` voxels further
+    along axis 1, background outside."""
+    out = np.zeros_like(moving_label)
+    out[:, : moving_label.shape[1] - shift] = moving_label[::-1, shift:]
+    return out
+
+
+def dice_by_hand(a: np.ndarray, b: np.ndarray, labels=(1, 2)) -> list[float]:
+    """2 |A_l & B_l| / (|A_l| + |B_l|) per label."""
+    return [2.0 * np.sum((a == lab) & (b == lab)) / (np.sum(a == lab) + np.sum(b == lab)) for lab in labels]

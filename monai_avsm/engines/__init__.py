@@ -23,8 +23,10 @@ if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are 
         distributed_output_dir,
         merge_shard_evaluation,
         merge_shard_records,
+        require_shard,
         shard_items,
     )
+    from .evaluation import STAGES, NativeStageLabels, SwappedPass, stage_labels
     from .finetune import cosine_stage_lambda, load_pretrained, training_pairs
     from .inferers import RefineInferer
     from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name, sample_at_points
@@ -49,9 +51,14 @@ _EXPORTS = {
             "distributed_output_dir",
             "merge_shard_evaluation",
             "merge_shard_records",
+            "require_shard",
             "shard_items",
         )
     },
+    "STAGES": ".evaluation",
+    "NativeStageLabels": ".evaluation",
+    "SwappedPass": ".evaluation",
+    "stage_labels": ".evaluation",
     "cosine_stage_lambda": ".finetune",
     "load_pretrained": ".finetune",
     "training_pairs": ".finetune",
@@ -72,7 +79,7 @@ _EXPORTS = {
     "require_file": ".utils",
     "resume_checkpoint": ".utils",
 }
-_SUBMODULES = ("distributed", "finetune", "inferers", "native", "results", "utils")
+_SUBMODULES = ("distributed", "evaluation", "finetune", "inferers", "native", "results", "utils")
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
 
 __all__ = [
@@ -92,6 +99,10 @@ __all__ = [
     "pair_name",
     "sample_at_points",
     "write_pair_outputs",
+    "STAGES",
+    "NativeStageLabels",
+    "SwappedPass",
+    "stage_labels",
     "load_pretrained",
     "training_pairs",
     "cosine_stage_lambda",
@@ -100,5 +111,6 @@ __all__ = [
     "distributed_output_dir",
     "merge_shard_records",
     "merge_shard_evaluation",
+    "require_shard",
     "SUMMARY_COLUMNS",
 ]

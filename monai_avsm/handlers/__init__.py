@@ -17,15 +17,13 @@ from typing import TYPE_CHECKING
 from monai_avsm.utils.lazy import lazy_exports
 
 if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are imported on first use
-    from .registration import RegistrationEvaluation, RegistrationWriter, dice_per_label, stage_dice
+    from .registration import RegistrationEvaluation, RegistrationWriter
     from .schedule import EpochScheduleHandler, LossWeightScheduleHandler
     from .stage import NonFiniteLossError, StopOnNaNLoss, TrainingStageHandler
 
 _EXPORTS = {
     "RegistrationEvaluation": ".registration",
     "RegistrationWriter": ".registration",
-    "dice_per_label": ".registration",
-    "stage_dice": ".registration",
     "EpochScheduleHandler": ".schedule",
     "LossWeightScheduleHandler": ".schedule",
     "NonFiniteLossError": ".stage",
@@ -43,6 +41,4 @@ __all__ = [
     "NonFiniteLossError",
     "RegistrationWriter",
     "RegistrationEvaluation",
-    "dice_per_label",
-    "stage_dice",
 ]

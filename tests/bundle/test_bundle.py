@@ -320,7 +320,7 @@ class TestBundle(unittest.TestCase):
         # --refine_iterations: test-time refinement after the network (monai_avsm.optimization.refine)
         wf = _workflow(
             [INFER, EVAL], "infer", bundle_root=str(BUNDLE), dataset_dir=self.data, model_path=self.model,
-            output_root=root, refine_iterations=2,
+            output_root=root, refine_iterations=2, monai_reports=True,
         )  # fmt: skip
         wf.initialize()
         self.assertEqual(type(wf.parser.get_parsed_content("inferer")).__name__, "RefineInferer")
@@ -328,6 +328,11 @@ class TestBundle(unittest.TestCase):
         refined = json.load(open(os.path.join(root + "_2", "summary.json")))
         self.assertEqual(refined["pairs"], 2)
         self.assertEqual(refined["folds"]["max"], 0)
+        # the measures are MONAI metrics of the evaluator: --monai_reports adds MONAI's MetricsSaver files
+        metrics = wf.parser.get_parsed_content("evaluator").state.metrics
+        self.assertAlmostEqual(metrics["dice_avsm"], refined["dice_avsm"]["mean"], places=6)
+        reports = os.listdir(os.path.join(root + "_2", "monai_metrics"))
+        self.assertTrue({"metrics.csv", "dice_avsm_raw.csv", "folds_summary.csv"} <= set(reports), reports)
 
     # ---------------------------------------------------------------------------------------------- MONAI verbs
     def test_monai_verbs(self):
