@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the names for type checkers and IDEs; at run time they are 
         shard_items,
     )
     from .evaluation import STAGES, NativeStageLabels, SwappedPass, stage_labels
-    from .finetune import cosine_stage_lambda, load_pretrained, training_pairs
+    from .finetune import cosine_stage_lambda, pretrained_checkpoint, training_pairs
     from .inferers import RefineInferer
     from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name, sample_at_points
     from .results import write_pair_outputs
@@ -60,7 +60,7 @@ _EXPORTS = {
     "SwappedPass": ".evaluation",
     "stage_labels": ".evaluation",
     "cosine_stage_lambda": ".finetune",
-    "load_pretrained": ".finetune",
+    "pretrained_checkpoint": ".finetune",
     "training_pairs": ".finetune",
     "RefineInferer": ".inferers",
     "NativeResampler": ".native",
@@ -103,7 +103,7 @@ __all__ = [
     "NativeStageLabels",
     "SwappedPass",
     "stage_labels",
-    "load_pretrained",
+    "pretrained_checkpoint",
     "training_pairs",
     "cosine_stage_lambda",
     "dist_info",
