@@ -108,8 +108,8 @@ def true_points(pair: dict, native_affine: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate_points(resampler, points, fixed_label, mask, true_pts, phi_for_folds=None, det=None) -> dict:
-    from monai_avsm.handlers.registration import dice_per_label
     from monai_avsm.metrics import compute_folds
+    from monai_avsm.metrics.dice import dice_per_label
 
     dice = dice_per_label(resampler.warp(points, label=True), fixed_label, 3)
     row = {"dice": float(np.nanmean(dice)), "dice_gm": dice[0], "dice_wm": dice[1]}

@@ -20,6 +20,7 @@ TARGETS = [
     ["monai_avsm.losses.AVSMLoss", {"stage": "affine", "spatial_dims": 2, "affine_sym_weight": 10.0}],
     ["monai_avsm.metrics.FoldingMetric", {"margin": 2}],
     ["monai_avsm.metrics.SymmetryMetric", {"margin": 2}],
+    ["monai_avsm.metrics.DicePerLabelMetric", {"num_classes": 3}],
     ["monai_avsm.networks.blocks.VSVFWarp", {"spatial_dims": 2, "boundary": "periodic"}],
     ["monai_avsm.transforms.RandSyntheticDeformationd", {"image_key": "image", "label_key": None}],
     ["monai_avsm.transforms.RandSwapPaird", {"prob": 0.5}],
@@ -30,6 +31,10 @@ TARGETS = [
         "monai_avsm.data.SyntheticPairDataset",
         {"sources": "$[{'name': 'x', 'label': torch.zeros(1, 8, 8, 8, dtype=torch.int64)}]", "num_pairs": 4},
     ],
+    ["monai_avsm.transforms.CheckPaird", {"stage": "files"}],
+    ["monai_avsm.transforms.LoadPairImaged", {"keys": ["moving", "fixed"], "image_only": True}],
+    ["monai_avsm.transforms.StoreGeometryd", {"keys": "fixed"}],
+    ["monai_avsm.transforms.SpacingEachd", {"keys": ["fixed"], "modes": ["bilinear"], "pixdim": 2.0}],
 ]
 
 

@@ -182,19 +182,14 @@ def _working_pair(
 
 
 def _dice_rows(r: NativeResampler, pred: dict) -> dict[str, Any]:
-    from monai_avsm.metrics.dice import dice_per_label  # MONAI's compute_dice: imported only when labels are given
+    from monai_avsm.engines.evaluation import stage_labels  # imported only when labels are given
+    from monai_avsm.metrics.dice import stage_dice
 
     fixed_label = r.image("fixed_label").as_tensor()
     moving_label = r.image("moving_label").as_tensor()
     num_classes = int(max(int(fixed_label.max()), int(moving_label.max()))) + 1
     out: dict[str, Any] = {"labels": list(range(1, num_classes))}
-    points = {
-        "identity": r.identity_points(),
-        "affine": r.affine_points(pred["affine"][0].detach().cpu()),
-        "avsm": r.points(pred["map"][0].detach()),
-    }
-    for stage, p in points.items():
-        d = dice_per_label(r.warp(p, label=True), fixed_label, num_classes)
+    for stage, d in stage_dice(stage_labels(r, pred, 0), fixed_label, num_classes).items():
         out[f"dice_{stage}"] = float(torch.tensor(d).nanmean())
         out[f"dice_{stage}_per_label"] = d
     return out

@@ -8,7 +8,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Data of monai_avsm: registration datalists, pair loading transforms, image files (reading, checking, writing
+"""Data of monai_avsm: registration datalists, the pair loading pipeline (its transforms are in :mod:`monai_avsm.transforms`, as MONAI keeps ``LoadImaged`` under ``monai.transforms``), label maps and synthetic training pairs, image files (reading, checking, writing
 ITK/ANTs files), the working grid, and the brain templates shipped inside PyPI packages (:mod:`.templates`).
 
 See ``docs/data.md``. The data set builders with a command line live in :mod:`monai_avsm.apps` (``python -m
@@ -34,17 +34,13 @@ if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checker
         write_datalist,
     )
     from .label_maps import label_map_sources
-    from .loading import SUPPORTED_FORMATS, CheckPaird, LoadPairImaged, StoreGeometryd, pair_loading_transforms
+    from .loading import pair_loading_transforms
     from .synthetic_pairs import SyntheticPairDataset
 
 
 __all__ = [
     "SyntheticPairDataset",
     "label_map_sources",
-    "SUPPORTED_FORMATS",
-    "CheckPaird",
-    "LoadPairImaged",
-    "StoreGeometryd",
     "check_subject_split",
     "cross_subject_pairs",
     "load_pair_datalist",

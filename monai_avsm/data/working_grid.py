@@ -38,6 +38,7 @@ from monai_avsm.functional.intensity import percentile_scale
 
 __all__ = ["percentile_scale", "reorient", "resize_to", "to_working_grid"]
 
+
 def reorient(data: torch.Tensor, affine: torch.Tensor, axcodes: str = "RAS") -> tuple[torch.Tensor, torch.Tensor]:
     """Channel-first ``data`` ``(C, *S)`` and its voxel -> RAS ``affine`` in the voxel order ``axcodes`` (flips and a
     permutation; no interpolation), as MONAI's ``Orientation``."""

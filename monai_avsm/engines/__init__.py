@@ -23,9 +23,11 @@ if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checker
         distributed_output_dir,
         merge_shard_evaluation,
         merge_shard_records,
+        require_shard,
         shard_items,
     )
-    from .finetune import cosine_stage_lambda, load_pretrained, training_pairs
+    from .evaluation import STAGES, NativeStageLabels, SwappedPass, stage_labels
+    from .finetune import cosine_stage_lambda, pretrained_checkpoint, training_pairs
     from .inferers import RefineInferer
     from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name, sample_at_points
     from .results import write_pair_outputs
@@ -57,7 +59,12 @@ __all__ = [
     "pair_name",
     "sample_at_points",
     "write_pair_outputs",
-    "load_pretrained",
+    "pretrained_checkpoint",
+    "STAGES",
+    "NativeStageLabels",
+    "SwappedPass",
+    "stage_labels",
+    "require_shard",
     "training_pairs",
     "cosine_stage_lambda",
     "dist_info",

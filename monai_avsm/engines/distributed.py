@@ -24,7 +24,8 @@ per CPU process (gloo). Every process
 
 Evaluation (``multi_gpu_evaluate.json`` after ``evaluate.json``) is sharded the same way; each rank's
 ``RegistrationEvaluation`` keeps its rows and rank 0 writes ``metrics.csv``, ``summary.json`` and the plots of all
-pairs, :func:`merge_shard_evaluation`.
+pairs, :func:`merge_shard_evaluation`. Its measures are MONAI cumulative metrics, which gather their values over all
+ranks when the epoch ends, so every rank needs at least one pair there (:func:`require_shard`).
 
 Without an initialized process group the three functions behave as on one process (rank 0 of 1), so they can be
 called from single-process code and tests.
@@ -53,6 +54,7 @@ __all__ = [
     "distributed_output_dir",
     "merge_shard_records",
     "merge_shard_evaluation",
+    "require_shard",
     "SUMMARY_COLUMNS",
 ]
 
@@ -359,3 +361,20 @@ def merge_shard_evaluation(
     logging.getLogger(__name__).info(f"merged the evaluation of {len(rows)} pairs from {world_size} ranks ({spread})")
     evaluation.rows = rows
     return evaluation.finish()
+
+
+def require_shard(shard: Sequence[T], what: str = "this run") -> Sequence[T]:
+    """``shard`` (this rank's items, :func:`shard_items`), or an error on a rank without items, for runs whose
+    collectives every rank must join: MONAI's cumulative metrics (a sharded evaluation) gather their values over all
+    ranks when the epoch ends, and a rank that has no pair would not run its evaluator and leave the others waiting.
+
+    Raises:
+        ValueError: ``shard`` is empty (fewer items than ranks); the message says so.
+    """
+    if len(shard) == 0:
+        rank, world_size = dist_info()
+        raise ValueError(
+            f"require_shard: rank {rank} of {world_size} has no items for {what}: use at most as many processes as "
+            "there are pairs (--nproc_per_node)."
+        )
+    return shard

@@ -11,8 +11,9 @@
 r"""Fine-tuning a trained AVSM model on one's own pairs (``bundle/configs/finetune.json``, merged after
 ``train.json``):
 
-- :func:`load_pretrained` loads the shipped weights (a bare state dict of ``network_def``, ``models/model.pt``
-  format) into the network before training, unless the run resumes from one of its own checkpoints;
+- :func:`pretrained_checkpoint`: the weights a run starts from (``--pretrained_path``, default the shipped
+  ``models/model.pt``), checked before the run, unless it resumes from one of its own checkpoints; ``train.json``'s
+  ``checkpointing#pretrained``, MONAI's ``CheckpointLoader``, loads them into ``network_def`` when training starts;
 - :func:`training_pairs` reads the training items of a user's datalist (its ``"training"`` pairs, plus the
   ``"training_images"`` self pairs when the datalist has that section);
 - :func:`cosine_stage_lambda` is the learning-rate factor of ``torch.optim.lr_scheduler.LambdaLR``: a cosine decay
@@ -28,13 +29,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
-from monai_avsm.networks.utils import read_state_dict
-
 from .utils import require_file
 
-__all__ = ["load_pretrained", "training_pairs", "cosine_stage_lambda"]
+__all__ = ["pretrained_checkpoint", "training_pairs", "cosine_stage_lambda"]
 
 _HINT = (
     "Give the trained weights with --pretrained_path PATH (a state dict of network_def such as bundle/models/model.pt "
@@ -42,50 +39,33 @@ _HINT = (
 )
 
 
-def load_pretrained(
-    network: torch.nn.Module,
-    path: str | os.PathLike,
-    resume_from: str | os.PathLike | None = None,
-    map_location: str | torch.device = "cpu",
-    strict: bool = True,
-) -> str | None:
-    """Load trained weights into ``network`` before fine-tuning, unless the run resumes from a checkpoint.
+def pretrained_checkpoint(path: str | os.PathLike | None, resume_from: str | os.PathLike | None = None) -> str | None:
+    """The weights a fine-tuning run starts from, for ``train.json``'s ``checkpointing#pretrained`` (MONAI's
+    ``CheckpointLoader`` with ``load_dict={"model": network_def}``), unless the run resumes from a checkpoint.
 
     A fine-tuning run starts from ``path``; a re-run in the same output folder continues from its own last
-    checkpoint (``resume_from``, loaded later by ``train.json``'s ``checkpointing#loader``), so the weights at
-    ``path`` are then neither needed nor loaded (they would be overwritten by the checkpoint anyway).
+    checkpoint (``resume_from``, loaded by ``checkpointing#loader``), so the weights at ``path`` are then neither
+    needed nor loaded (they would be overwritten by the checkpoint anyway). ``CheckpointLoader`` reads a bare state
+    dict (``models/model.pt``) as well as a trainer checkpoint with a ``"model"`` entry
+    (``checkpoints/checkpoint_epoch=N.pt``), and raises when the weights do not fit the network.
 
     Args:
-        network: the network to fill (``network_def``; a wrapper with a ``module`` attribute, such as
-            ``DistributedDataParallel``, is unwrapped).
-        path: the weights: a bare state dict (``models/model.pt``), or a trainer checkpoint with a ``"model"`` entry
-            (``checkpoints/checkpoint_epoch=N.pt``); keys with a ``"module."`` prefix are accepted.
+        path: the weights (``--pretrained_path``), or ``None`` for a run from scratch.
         resume_from: the checkpoint the run resumes from (``train.json``'s ``resume_checkpoint``), or ``None``.
-        map_location: where ``torch.load`` puts the tensors before they are copied into the network.
-        strict: require the keys of the state dict and the network to match exactly.
 
     Returns:
-        ``path`` (as a string) when the weights were loaded, ``None`` when the run resumes instead.
+        ``path`` (as a string) when the run starts from it, ``None`` when it resumes or has no weights to start from.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist or is empty (the message names the file).
-        ValueError: the file holds no state dict.
-        RuntimeError: the weights do not fit the network (other architecture settings); the message names the file.
+        FileNotFoundError: ``path`` does not exist or is empty (the message names the file and the option).
     """
     logger = logging.getLogger(__name__)
+    if path is None:
+        return None
     if resume_from is not None:
         logger.info(f"resuming fine-tuning from {str(resume_from)!r}: the pretrained weights are not loaded")
         return None
     path = require_file(path, "the pretrained model", _HINT)
-    state = read_state_dict(path, map_location, "load_pretrained", _HINT)
-    net = getattr(network, "module", network)
-    try:
-        net.load_state_dict(state, strict=strict)
-    except RuntimeError as e:
-        raise RuntimeError(
-            f"load_pretrained: the weights in {path!r} do not fit the network (were they trained with other "
-            f"network settings, e.g. --vsvf_steps or --spatial_dims?): {e}"
-        ) from e
     logger.info(f"fine-tuning from the weights in {path!r}")
     return path
 

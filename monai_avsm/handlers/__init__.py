@@ -18,7 +18,7 @@ from monai_avsm.utils.lazy import lazy_exports
 
 if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
     from .dataset_epoch import DatasetEpochHandler
-    from .registration import RegistrationEvaluation, RegistrationWriter, dice_per_label, stage_dice
+    from .registration import RegistrationEvaluation, RegistrationWriter
     from .schedule import EpochScheduleHandler, LossWeightScheduleHandler
     from .stage import NonFiniteLossError, StopOnNaNLoss, TrainingStageHandler
     from .time_limit import TimeLimitHandler
@@ -34,7 +34,5 @@ __all__ = [
     "NonFiniteLossError",
     "RegistrationWriter",
     "RegistrationEvaluation",
-    "dice_per_label",
-    "stage_dice",
 ]
 __getattr__, __dir__ = lazy_exports(__name__, __all__)

@@ -9,19 +9,22 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 r"""Handlers of the bundle's inference and evaluation: results written on the fixed image's native grid in world
-space, and the paper's evaluation measures (method spec §6) per pair.
+space, and the report of the paper's evaluation measures (method spec §6) per pair.
 
 - :class:`RegistrationWriter` (inference): per pair a folder with the warped moving image and label on the fixed
   image's native grid, the dense displacement field as an ITK/ANTs/Slicer warp (world space, LPS vectors), the
   affine part as ITK transform files (``.tfm`` and ANTs' ``.mat``), a PNG preview and a JSON record.
-- :class:`RegistrationEvaluation` (evaluation): per pair the Dice of the warped moving label against the fixed label
-  on the fixed native grid (:func:`~monai_avsm.metrics.dice_per_label`, MONAI's ``compute_dice`` convention),
-  before registration, after the affine part and after AVSM;
-  folds (true determinant of the Jacobian <= 0) and mean |det J| over them; the symmetry measure
-  :math:`\ln(\frac{1}{|V|}\|\Phi_{AB} \circ \Phi_{BA} - id\|^2)` on the interior; the time of the network's forward
-  pass and the device. At the end: a CSV, a JSON summary, box plots and a table in the log.
+- :class:`RegistrationEvaluation` (evaluation): the per-pair rows, ``metrics.csv``, ``summary.json``, box plots and a
+  table in the log, from the MONAI metrics the evaluator computes (``bundle/configs/evaluate.json``): the Dice of the
+  warped moving label against the fixed label on the fixed native grid before registration, after the affine part
+  and after AVSM (:class:`~monai_avsm.metrics.DicePerLabelMetric` on the labels of
+  :class:`~monai_avsm.engines.NativeStageLabels`), folds (true determinant of the Jacobian <= 0) and mean |det J|
+  over them (:class:`~monai_avsm.metrics.FoldingMetric`), the symmetry measure
+  :math:`\ln(\frac{1}{|V|}\|\Phi_{AB} \circ \Phi_{BA} - id\|^2)` on the interior
+  (:class:`~monai_avsm.metrics.SymmetryMetric` with :class:`~monai_avsm.engines.SwappedPass`); it adds the time of
+  the network's forward pass and the device.
 
-Both read the pair's files and geometry from the batch (``pair_loading_transforms`` keeps them), so they work with
+Both read the pair's files and geometry from the batch (the loading ``Compose`` keeps them), so they work with
 MONAI's stock ``SupervisedEvaluator`` (``decollate=False``).
 """
 
@@ -38,14 +41,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from monai.engines.utils import IterationEvents
-from monai.utils import IgniteInfo, min_version, optional_import
+from monai.utils import IgniteInfo, evenly_divisible_all_gather, min_version, optional_import
 
 from monai_avsm.engines.accurate import accurate_registration
+from monai_avsm.engines.evaluation import STAGES
 from monai_avsm.engines.native import NativeResampler, pair_geometry, pair_name
 from monai_avsm.engines.results import write_pair_outputs
-from monai_avsm.metrics.dice import dice_per_label
-from monai_avsm.metrics.folding import compute_folds
-from monai_avsm.metrics.symmetry import compute_symmetry_error
 from monai_avsm.utils.jsonable import to_jsonable
 
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
@@ -56,7 +57,7 @@ else:
         "ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine", as_type="decorator"
     )
 
-__all__ = ["RegistrationWriter", "RegistrationEvaluation", "dice_per_label", "stage_dice"]
+__all__ = ["RegistrationWriter", "RegistrationEvaluation"]
 
 
 def _unique_folder(root: str, name: str) -> str:
@@ -180,56 +181,49 @@ class RegistrationWriter:
         return record
 
 
-_STAGES = ("identity", "affine", "avsm")
-
-
-def stage_dice(
-    resampler: NativeResampler, pred: dict, index: int, fixed_label: torch.Tensor, num_classes: int
-) -> dict[str, list[float]]:
-    """Dice per foreground label of the moving label (from its file) against ``fixed_label`` on the fixed native grid,
-    before registration (``"identity"``), after the affine part (``"affine"``) and after AVSM (``"avsm"``), for item
-    ``index`` of the network's output ``pred``."""
-    r = resampler
-    points = {
-        "identity": r.identity_points(),
-        "affine": r.affine_points(pred["affine"][index].detach().cpu()),
-        "avsm": r.points(pred["map"][index].detach()),
-    }
-    return {stage: dice_per_label(r.warp(points[stage], label=True), fixed_label, num_classes) for stage in _STAGES}
-
-
 class RegistrationEvaluation:
-    """Evaluate every pair (see the module docstring) and write ``metrics.csv``, ``summary.json``, ``dice.png`` (box
-    plot of the mean Dice per stage, like the paper's Fig. 5) and ``dice_per_label.png`` into ``output_dir``.
+    """The per-pair report of an evaluation whose measures are MONAI metrics of the evaluator: ``metrics.csv`` (one
+    row per pair), ``summary.json`` (mean, sd, min, max per column), ``dice.png`` (box plot of the mean Dice per stage,
+    like the paper's Fig. 5), ``dice_per_label.png`` and a table in the log, in ``output_dir``.
+
+    The measures are computed by the metrics attached to the evaluator (``key_val_metric`` /
+    ``additional_metrics``, e.g. ``IgniteMetricHandler`` with :mod:`monai_avsm.metrics`, as in
+    ``bundle/configs/evaluate.json``); this handler reads their values per pair from ``engine.state.metric_details``
+    when the epoch completes, and adds the pair's files, the time of the network's forward pass (per pair: the
+    iteration's time over its batch size), the device and the torch threads.
 
     Args:
         output_dir: where the files go (a fresh folder, :func:`~monai_avsm.engines.new_output_dir`).
         num_classes: labels including background (0).
-        network: the evaluated network, run again on the swapped pair for the symmetry measure (``None``: skipped).
         label_names: names of the labels 1 .. num_classes - 1 for the columns.
-        symmetry_margin: interior margin (voxels of the working grid) of the symmetry measure (paper: 10).
-        fold_margin: voxels excluded at the border when counting folds (0: all).
         plots: write the box plots (needs matplotlib).
         summarize: write the files when the run completes; ``False``: the caller calls :meth:`finish` (sharded
             evaluation: rank 0, once it has every rank's ``rows``, :func:`~monai_avsm.engines.merge_shard_evaluation`).
+        label_measures: metrics with one value per foreground label (Dice): each gives a column with the mean over the
+            labels and one column ``<name>_<label name>`` per label.
+        measures: metrics with one value per pair, one column each.
+        counts: the measures written as integers (a fold count).
+
+    Metrics of ``label_measures`` and ``measures`` that the evaluator does not have are left out (e.g. no symmetry
+    measure without a swapped pass).
     """
 
     def __init__(
         self,
         output_dir: str,
         num_classes: int,
-        network: torch.nn.Module | None = None,
         label_names: Sequence[str] | None = None,
-        symmetry_margin: int = 10,
-        fold_margin: int = 0,
         plots: bool = True,
         summarize: bool = True,
+        label_measures: Sequence[str] = tuple(f"dice_{stage}" for stage in STAGES),
+        measures: Sequence[str] = ("folds", "fold_fraction", "folds_mean_abs_det", "symmetry_log_mse"),
+        counts: Sequence[str] = ("folds",),
     ) -> None:
         if int(num_classes) < 2:
             raise ValueError(
                 f"RegistrationEvaluation: 'num_classes' must be >= 2 (background + labels), got {num_classes}."
             )
-        self.output_dir, self.num_classes, self.network = str(output_dir), int(num_classes), network
+        self.output_dir, self.num_classes = str(output_dir), int(num_classes)
         names = list(label_names) if label_names is not None else [f"label{i}" for i in range(1, self.num_classes)]
         if len(names) != self.num_classes - 1:
             raise ValueError(
@@ -237,10 +231,12 @@ class RegistrationEvaluation:
                 f"got {names}."
             )
         self.label_names = names
-        self.symmetry_margin, self.fold_margin, self.plots = symmetry_margin, fold_margin, plots
+        self.plots = plots
         self.summarize = bool(summarize)
+        self.label_measures, self.measures, self.counts = tuple(label_measures), tuple(measures), set(counts)
         self.rows: list[dict[str, Any]] = []
         self.summary: dict[str, Any] = {}
+        self._pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
         self._t0 = 0.0
         self._forward = 0.0
         self.logger = logging.getLogger(__name__)
@@ -250,11 +246,12 @@ class RegistrationEvaluation:
         engine.add_event_handler(Events.ITERATION_STARTED, self._start)
         engine.add_event_handler(IterationEvents.FORWARD_COMPLETED, self._stop)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self.collect)  # after the metrics (attached first)
         if self.summarize:
             engine.add_event_handler(Events.COMPLETED, self.finish)
 
     def _reset(self, engine: Engine) -> None:
-        self.rows, self.summary = [], {}
+        self.rows, self.summary, self._pairs = [], {}, []
 
     def _start(self, engine: Engine) -> None:
         _sync(engine.state.device if hasattr(engine.state, "device") else torch.device("cpu"))
@@ -266,46 +263,55 @@ class RegistrationEvaluation:
         self._forward = time.perf_counter() - self._t0
 
     def __call__(self, engine: Engine) -> None:
-        batch, out = engine.state.batch, engine.state.output
-        pred = out["pred"]
+        """Keep each pair's files and time (the measures come from the metrics at the end of the epoch)."""
+        batch, pred = engine.state.batch, engine.state.output["pred"]
         n = pred["map"].shape[0]
-        phi_ts = None
-        if self.network is not None:
-            moving, fixed = out["image"], out["label"]
-            with torch.no_grad():
-                phi_ts = self.network(fixed, moving)["map"]
         for b in range(n):
-            self.rows.append(self.evaluate_pair(batch, pred, b, self._forward / n, phi_ts))
+            g = pair_geometry(batch, b)
+            head = {"pair": pair_name(g, b), "moving": g["moving_file"], "fixed": g["fixed_file"]}
+            tail = {
+                "seconds": round(float(self._forward / n), 4),
+                "device": str(pred["map"].device),
+                "threads": torch.get_num_threads(),
+            }
+            self._pairs.append((head, tail))
 
-    def evaluate_pair(self, batch: dict, pred: dict, index: int, seconds: float, phi_ts=None) -> dict[str, Any]:
-        g = pair_geometry(batch, index)
-        r = NativeResampler(g)
-        fixed_label = r.fixed_label()
-        if fixed_label is None or r.moving(label=True) is None:
-            raise KeyError(
-                f"RegistrationEvaluation: pair {pair_name(g, index)!r} needs 'moving_label' and 'fixed_label' files."
-            )
-        fixed_label = fixed_label.as_tensor()
-        row: dict[str, Any] = {"pair": pair_name(g, index), "moving": g["moving_file"], "fixed": g["fixed_file"]}
-        for stage, dice in stage_dice(r, pred, index, fixed_label, self.num_classes).items():
-            row[f"dice_{stage}"] = float(torch.tensor(dice).nanmean())
-            for name, d in zip(self.label_names, dice):
-                row[f"dice_{stage}_{name}"] = d
-        phi = pred["map"][index : index + 1].detach()
-        folds = compute_folds(phi.to(torch.float64), margin=self.fold_margin)
-        row["folds"] = int(folds["count"][0])
-        row["fold_fraction"] = float(folds["fraction"][0])
-        row["folds_mean_abs_det"] = float(folds["mean_abs"][0])
-        if phi_ts is not None:
-            row["symmetry_log_mse"] = float(
-                compute_symmetry_error(
-                    phi.to(torch.float64), phi_ts[index : index + 1].to(torch.float64), self.symmetry_margin
-                )[0]
-            )
-        row["seconds"] = round(float(seconds), 4)
-        row["device"] = str(phi.device)
-        row["threads"] = torch.get_num_threads()
-        return row
+    def collect(self, engine: Engine) -> list[dict[str, Any]]:
+        """The rows of this rank's pairs: its files and times with the metrics' values per pair.
+
+        Under ``torch.distributed`` MONAI's cumulative metrics gather every rank's values (in rank order); this
+        rank's part is taken out, so that ``rows`` always holds the pairs this process evaluated.
+        """
+        details = getattr(engine.state, "metric_details", None) or {}
+        n = len(self._pairs)
+        offset = _rank_offset(n)
+        columns: list[tuple[str, torch.Tensor]] = []
+        for name in (*self.label_measures, *self.measures):
+            if name not in details:
+                continue
+            values = torch.as_tensor(details[name]).detach().cpu()
+            values = values.reshape(values.shape[0], -1)[offset : offset + n]
+            if values.shape[0] != n:
+                raise RuntimeError(
+                    f"RegistrationEvaluation: the metric {name!r} has {values.shape[0]} values for the {n} pairs of "
+                    "this process."
+                )
+            columns.append((name, values))
+        rows = []
+        for i, (head, tail) in enumerate(self._pairs):
+            row = dict(head)
+            for name, values in columns:
+                v = values[i].tolist()
+                if name in self.label_measures:
+                    row[name] = float(torch.tensor(v).nanmean())
+                    for label, d in zip(self.label_names, v):
+                        row[f"{name}_{label}"] = d
+                else:
+                    row[name] = int(v[0]) if name in self.counts else float(v[0])
+            row.update(tail)
+            rows.append(row)
+        self.rows = rows
+        return rows
 
     def finish(self, engine: Engine | None = None) -> dict[str, Any]:
         os.makedirs(self.output_dir, exist_ok=True)
@@ -341,7 +347,7 @@ class RegistrationEvaluation:
     def table(self) -> str:
         s = self.summary
         lines = ["| measure | mean | sd |", "|---|---|---|"]
-        keys = [f"dice_{st}" for st in _STAGES] + ["folds", "folds_mean_abs_det", "symmetry_log_mse", "seconds"]
+        keys = [*self.label_measures, "folds", "folds_mean_abs_det", "symmetry_log_mse", "seconds"]
         for k in keys:
             if k in s:
                 lines.append(f"| {k} | {s[k]['mean']:.4g} | {s[k]['sd']:.3g} |")
@@ -355,10 +361,11 @@ class RegistrationEvaluation:
             import matplotlib.pyplot as plt
         except ImportError as e:
             raise ImportError("RegistrationEvaluation: the box plots need matplotlib: pip install matplotlib") from e
+        stages = [m for m in self.label_measures if m in self.rows[0]]
+        ticks = [_TICKS.get(m, m) for m in stages]
         fig, ax = plt.subplots(figsize=(5, 4))
-        data = [[r[f"dice_{st}"] for r in self.rows] for st in _STAGES]
-        ax.boxplot(data)
-        ax.set_xticks(range(1, len(_STAGES) + 1), ["before", "affine", "AVSM"])
+        ax.boxplot([[r[m] for r in self.rows] for m in stages])
+        ax.set_xticks(range(1, len(stages) + 1), ticks)
         ax.set_ylabel("mean Dice (foreground labels)")
         ax.set_title(f"{len(self.rows)} pairs")
         fig.tight_layout()
@@ -366,10 +373,25 @@ class RegistrationEvaluation:
         plt.close(fig)
         fig, axes = plt.subplots(1, len(self.label_names), figsize=(4 * len(self.label_names), 4), squeeze=False)
         for ax, name in zip(axes[0], self.label_names):
-            ax.boxplot([[r[f"dice_{st}_{name}"] for r in self.rows] for st in _STAGES])
-            ax.set_xticks(range(1, len(_STAGES) + 1), ["before", "affine", "AVSM"])
+            ax.boxplot([[r[f"{m}_{name}"] for r in self.rows] for m in stages])
+            ax.set_xticks(range(1, len(stages) + 1), ticks)
             ax.set_title(name)
         axes[0][0].set_ylabel("Dice")
         fig.tight_layout()
         fig.savefig(os.path.join(self.output_dir, "dice_per_label.png"), dpi=100)
         plt.close(fig)
+
+
+#: box-plot labels of the default stage measures
+_TICKS = {"dice_identity": "before", "dice_affine": "affine", "dice_avsm": "AVSM"}
+
+
+def _rank_offset(n: int) -> int:
+    """The index of this rank's first item among the items of every rank in rank order (MONAI's gathered metric
+    buffers): 0 without ``torch.distributed``. A collective: every rank calls it."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return 0
+    if torch.distributed.get_world_size() == 1:
+        return 0
+    counts = evenly_divisible_all_gather(torch.tensor([n], dtype=torch.int64), concat=True)
+    return int(counts[: torch.distributed.get_rank()].sum())

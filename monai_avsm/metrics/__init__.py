@@ -19,13 +19,16 @@ from typing import TYPE_CHECKING
 from monai_avsm.utils.lazy import lazy_exports
 
 if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
-    from .dice import dice_per_label
+    from .dice import dice_per_label, stage_dice
+    from .dice_metric import DicePerLabelMetric
     from .folding import FoldingMetric, compute_folds
     from .inverse_consistency import compute_inverse_consistency
     from .symmetry import SymmetryMetric, compute_symmetry_error
 
 __all__ = [
     "dice_per_label",
+    "stage_dice",
+    "DicePerLabelMetric",
     "FoldingMetric",
     "SymmetryMetric",
     "compute_folds",

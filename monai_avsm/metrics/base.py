@@ -21,7 +21,8 @@ __all__ = ["PerSampleMetric"]
 
 
 class PerSampleMetric(CumulativeIterationMetric):
-    """A cumulative metric whose ``_compute_tensor`` returns ``(B, 1)`` values, reduced by :meth:`aggregate`.
+    """A cumulative metric whose ``_compute_tensor`` returns ``(B, C)`` values (one per batch item and channel, e.g.
+    ``C = 1`` for a fold count, one per label for Dice), reduced by :meth:`aggregate`.
 
     Args:
         reduction: MONAI ``MetricReduction`` applied over not-NaN values (default mean).

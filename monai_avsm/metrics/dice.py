@@ -8,20 +8,28 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-r"""Dice overlap per label of two label maps, for the per-pair reports.
+r"""Dice overlap per label of two label maps, for the per-pair reports: the one Dice implementation of monai_avsm.
 
 :math:`\mathrm{Dice}_l = 2 |P_l \cap G_l| / (|P_l| + |G_l|)` for every foreground label :math:`l`, with MONAI's
 ``compute_dice(include_background=False, ignore_empty=False)`` convention for a label absent from the ground truth
 (1 when the prediction lacks it too, else 0); tested equal to MONAI's. Written with one ``torch.bincount`` instead of
 MONAI's one-hot tensors because the one-pair command must not pay ``import monai`` (about 3 s on 2 CPU cores), and
 a one-hot encoding of a 2.4-million-voxel grid per label is the slower path anyway.
+
+- :func:`dice_per_label`: two label maps;
+- :func:`stage_dice`: the moving label warped at each stage of a registration (before, affine part, AVSM) against
+  the fixed label, as ``monai-avsm register`` reports it;
+- :class:`~monai_avsm.metrics.DicePerLabelMetric` (``metrics/dice_metric.py``, which imports MONAI): the same
+  numbers as a MONAI cumulative metric, for the bundle's evaluation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
-__all__ = ["dice_per_label"]
+__all__ = ["dice_per_label", "stage_dice"]
 
 
 def dice_per_label(pred_label: torch.Tensor, target_label: torch.Tensor, num_classes: int) -> list[float]:
@@ -51,3 +59,21 @@ def dice_per_label(pred_label: torch.Tensor, target_label: torch.Tensor, num_cla
         else:
             out.append(float(2 * inter[label] / (size_p[label] + size_t[label])))
     return out
+
+
+def stage_dice(
+    stage_labels: Mapping[str, torch.Tensor], fixed_label: torch.Tensor, num_classes: int
+) -> dict[str, list[float]]:
+    """:func:`dice_per_label` of the moving label as warped at each stage of a registration against ``fixed_label``.
+
+    Args:
+        stage_labels: stage name -> the warped moving label on the fixed label's grid, e.g. ``{"identity", "affine",
+            "avsm"}`` from :func:`monai_avsm.engines.evaluation.stage_labels` (before registration, after the affine
+            part, after AVSM, on the fixed image's native grid).
+        fixed_label: the fixed label map.
+        num_classes: labels including background (0).
+
+    Returns:
+        stage name -> the Dice of the labels ``1 .. num_classes - 1``, in the order of ``stage_labels``.
+    """
+    return {stage: dice_per_label(label, fixed_label, num_classes) for stage, label in stage_labels.items()}

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checker
         WarpByMapd,
         WarpByMapDict,
     )
+    from .pair_io import SUPPORTED_FORMATS, CheckPaird, LoadPairImaged, SpacingEachd, StoreGeometryd
     from .synthesis import RandIntensityCorruption, RandLabelIntensity, gaussian_mixture_image
     from .synthesis_dictionary import (
         RandLabelMapPairD,
@@ -41,6 +42,11 @@ if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checker
 
 
 __all__ = [
+    "SUPPORTED_FORMATS",
+    "CheckPaird",
+    "LoadPairImaged",
+    "SpacingEachd",
+    "StoreGeometryd",
     "RandIntensityCorruption",
     "RandLabelIntensity",
     "RandLabelMapPairD",

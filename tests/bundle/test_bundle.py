@@ -40,6 +40,22 @@ def _cause(e: BaseException) -> BaseException:
     return e
 
 
+def _settings(obj, depth: int = 0):
+    """The settings of a transform as plain values, recursively (objects by type and attributes, no addresses), to
+    compare two transforms built in different ways."""
+    if obj is None or isinstance(obj, (bool, int, float, str, torch.dtype, np.dtype, type)):
+        return obj
+    if isinstance(obj, (np.ndarray, torch.Tensor)):
+        return np.asarray(obj).tolist()
+    if isinstance(obj, (list, tuple)):
+        return [_settings(x, depth + 1) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): _settings(v, depth + 1) for k, v in obj.items()}
+    if hasattr(obj, "__dict__") and depth < 6:
+        return type(obj).__name__, _settings(vars(obj), depth + 1)
+    return type(obj).__name__
+
+
 def _workflow(config, workflow_type, **override) -> ConfigWorkflow:
     return ConfigWorkflow(
         config_file=config, meta_file=META, logging_file=LOGGING, workflow_type=workflow_type, **override
@@ -247,6 +263,36 @@ class TestBundle(unittest.TestCase):
             "warped_label.nii.gz", os.listdir(os.path.join(root + "_2", "icbm2009c_asym_to_icbm2009c_sym"))
         )
 
+    def test_preprocessing_written_out_is_the_factory(self):
+        """inference.json and train.json spell out monai_avsm.data.pair_loading_transforms: same transforms, same
+        arguments, the same output on a real pair with and without labels; training and validation share it."""
+        from monai_avsm.data import load_pair_datalist, pair_loading_transforms
+
+        items = load_pair_datalist(os.path.join(self.data, "datalist.json"), section="test")
+        unlabelled = {k: items[0][k] for k in ("moving", "fixed")}
+        for config in (INFER, TRAIN):
+            wf = _workflow(config, "infer", bundle_root=str(BUNDLE), spatial_size=[32, 40, 24])
+            written = wf.parser.get_parsed_content("preprocessing")
+            factory = pair_loading_transforms(spatial_size=(32, 40, 24), spatial_dims=3)
+            self.assertEqual([type(t) for t in written.transforms], [type(t) for t in factory.transforms], config)
+            for a, b in zip(written.transforms, factory.transforms):
+                self.assertEqual(_settings(a), _settings(b), f"{config}: {type(a).__name__}")
+            for item in (items[0], unlabelled):
+                ours, theirs = written(dict(item)), factory(dict(item))
+                self.assertEqual(sorted(ours), sorted(theirs))
+                for key, value in theirs.items():
+                    if isinstance(value, torch.Tensor):
+                        self.assertEqual(ours[key].dtype, value.dtype, key)
+                        torch.testing.assert_close(torch.as_tensor(ours[key]), torch.as_tensor(value), rtol=0, atol=0)
+                    else:
+                        self.assertEqual(ours[key], value, key)
+                np.testing.assert_array_equal(np.asarray(ours["fixed"].affine), np.asarray(theirs["fixed"].affine))
+        train = _workflow(TRAIN, "train", bundle_root=str(BUNDLE), dataset_dir=self.data)
+        loading = train.parser.get_parsed_content("preprocessing")
+        self.assertIs(train.parser.get_parsed_content("validate#preprocessing"), loading)
+        head = train.parser.get_parsed_content("train#preprocessing").transforms[: len(loading.transforms)]
+        self.assertTrue(all(a is b for a, b in zip(head, loading.transforms)))
+
     def test_missing_model_is_a_clear_error(self):
         wf = _workflow(INFER, "infer", bundle_root=str(BUNDLE), dataset_dir=self.data, model_path="/nope/model.pt")
         with self.assertRaises(Exception) as ctx:
@@ -275,7 +321,7 @@ class TestBundle(unittest.TestCase):
         # --refine_iterations: test-time refinement after the network (monai_avsm.optimization.refine)
         wf = _workflow(
             [INFER, EVAL], "infer", bundle_root=str(BUNDLE), dataset_dir=self.data, model_path=self.model,
-            output_root=root, refine_iterations=2,
+            output_root=root, refine_iterations=2, monai_reports=True,
         )  # fmt: skip
         wf.initialize()
         self.assertEqual(type(wf.parser.get_parsed_content("inferer")).__name__, "RefineInferer")
@@ -283,6 +329,11 @@ class TestBundle(unittest.TestCase):
         refined = json.load(open(os.path.join(root + "_2", "summary.json")))
         self.assertEqual(refined["pairs"], 2)
         self.assertEqual(refined["folds"]["max"], 0)
+        # the measures are MONAI metrics of the evaluator: --monai_reports adds MONAI's MetricsSaver files
+        metrics = wf.parser.get_parsed_content("evaluator").state.metrics
+        self.assertAlmostEqual(metrics["dice_avsm"], refined["dice_avsm"]["mean"], places=6)
+        reports = os.listdir(os.path.join(root + "_2", "monai_metrics"))
+        self.assertTrue({"metrics.csv", "dice_avsm_raw.csv", "folds_summary.csv"} <= set(reports), reports)
 
     # ---------------------------------------------------------------------------------------------- MONAI verbs
     def test_monai_verbs(self):
@@ -292,7 +343,21 @@ class TestBundle(unittest.TestCase):
         shutil.copy(SCHEMA, schema)  # offline: verify_metadata skips the download when the file is there
         verify_metadata(meta_file=META, filepath=schema)
         warped_only = {"network_def#output": "warped", "bundle_root": str(BUNDLE), "spatial_size": [32, 32, 32]}
-        verify_net_in_out(net_id="network_def", meta_file=META, config_file=INFER, device="cpu", **warped_only)
+        # MONAI's verify_net_in_out checks one tensor against outputs#pred; the metadata's "pred" is the map of the
+        # default dict output, so the export mode (the warped image alone) is checked against outputs#warped
+        outputs = json.load(open(META))["network_data_format"]["outputs"]
+        as_warped = {
+            f"_meta_#network_data_format#outputs#pred#{k}": outputs["warped"][k] for k in ("num_channels", "dtype")
+        }
+        verify_net_in_out(
+            net_id="network_def", meta_file=META, config_file=INFER, device="cpu", **warped_only, **as_warped
+        )
+        default = _workflow(INFER, "infer", bundle_root=str(BUNDLE)).parser.get_parsed_content("network_def")
+        with torch.no_grad():
+            out = default(torch.rand(1, 2, *outputs["pred"]["spatial_shape"]))
+        for key, entry in (("map", "pred"), ("ddf", "ddf"), ("warped", "warped")):  # what inference reads
+            self.assertEqual(out[key].shape[1:], (outputs[entry]["num_channels"], *outputs[entry]["spatial_shape"]))
+            self.assertEqual(str(out[key].dtype), f"torch.{outputs[entry]['dtype']}", key)
         ts = os.path.join(self.tmp, "model.ts")
         ckpt_export(
             net_id="network_def", filepath=ts, ckpt_file=self.model, meta_file=META, config_file=INFER,

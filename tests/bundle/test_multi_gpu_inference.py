@@ -25,6 +25,7 @@ from monai_avsm.engines import (
     distributed_output_dir,
     merge_shard_evaluation,
     merge_shard_records,
+    require_shard,
     shard_items,
 )
 from monai_avsm.handlers import RegistrationEvaluation
@@ -98,6 +99,11 @@ class TestShardHelpers(unittest.TestCase):
                     expected = partition_dataset(items, num_partitions=k, shuffle=False, even_divisible=False)
                     self.assertEqual(shards, expected)
         self.assertEqual(shard_items(["a", "b", "c"]), ["a", "b", "c"])  # no process group: one rank
+
+    def test_require_shard(self):
+        self.assertEqual(require_shard(["a"], "the evaluation"), ["a"])
+        with self.assertRaisesRegex(ValueError, "rank 0 of 1 has no items for the evaluation: use at most as many"):
+            require_shard([], "the evaluation")
 
     def test_dist_info_errors(self):
         self.assertEqual(dist_info(), (0, 1))

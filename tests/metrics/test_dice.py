@@ -8,7 +8,8 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""dice_per_label against MONAI's compute_dice (include_background=False, ignore_empty=False) and by hand."""
+"""dice_per_label against MONAI's compute_dice (include_background=False, ignore_empty=False) and by hand; stage_dice
+per stage of a registration."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import torch
 from monai.metrics import compute_dice
 from monai.networks.utils import one_hot
 
-from monai_avsm.metrics import dice_per_label
+from monai_avsm.metrics import dice_per_label, stage_dice
 
 
 class TestDice(unittest.TestCase):
@@ -38,6 +39,15 @@ class TestDice(unittest.TestCase):
                 one_hot(p[None], n, dim=1), one_hot(t[None], n, dim=1), include_background=False, ignore_empty=False
             )[0]
             torch.testing.assert_close(torch.tensor(dice_per_label(p, t, n), dtype=ref.dtype), ref)
+
+    def test_stage_dice(self):
+        fixed = torch.tensor([[0, 1, 1, 2]])
+        stages = {"identity": torch.tensor([[0, 1, 1, 2]]), "affine": torch.tensor([[0, 1, 2, 2]]), "avsm": fixed}
+        out = stage_dice(stages, fixed, 3)
+        self.assertEqual(list(out), ["identity", "affine", "avsm"])  # the stages' order
+        self.assertEqual(out["identity"], [1.0, 1.0])
+        self.assertEqual(out["affine"], dice_per_label(stages["affine"], fixed, 3))
+        self.assertEqual(out["affine"], [2 / 3, 2 / 3])
 
     def test_errors(self):
         with self.assertRaisesRegex(ValueError, "different sizes"):

@@ -1,4 +1,15 @@
-"""FoldingMetric and SymmetryMetric (MONAI cumulative metrics) with known answers."""
+# Copyright (c) 2026 The monai_avsm authors
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#     http://www.apache.org/licenses/LICENSE-2.0
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""FoldingMetric and compute_folds (monai_avsm.metrics.folding) with known answers: a reflection folds every voxel,
+an affine map with det < 0 in voxel DDF form, the diagonal variant."""
 
 from __future__ import annotations
 
@@ -8,8 +19,8 @@ import unittest
 import torch
 from parameterized import parameterized
 
-from monai_avsm.functional import affine_to_map, identity_map, invert_affine, map_to_ddf
-from monai_avsm.metrics import FoldingMetric, SymmetryMetric, compute_folds, compute_symmetry_error
+from monai_avsm.functional import affine_to_map, identity_map, map_to_ddf
+from monai_avsm.metrics import FoldingMetric, compute_folds
 
 
 def reflection_map(shape):
@@ -46,36 +57,6 @@ class TestFoldingMetric(unittest.TestCase):
             FoldingMetric(statistic="folds")
         with self.assertRaisesRegex(ValueError, "normalised maps only"):
             compute_folds(torch.zeros(1, 2, 4, 4), space="voxel", variant="diagonal")
-
-
-class TestSymmetryMetric(unittest.TestCase):
-    @parameterized.expand([[(24, 26)], [(14, 16, 18)]])
-    def test_affine_and_its_inverse_are_symmetric(self, shape):
-        ndim = len(shape)
-        A = torch.eye(ndim, dtype=torch.float64).unsqueeze(0) * 0.95
-        A[0, 0, 1] = 0.05
-        b = torch.full((1, ndim), 0.02, dtype=torch.float64)
-        phi_ab = affine_to_map(A, b, shape)
-        phi_ba = affine_to_map(*invert_affine(A, b), shape)
-        mse = compute_symmetry_error(phi_ab, phi_ba, margin=3, log=False)
-        self.assertLess(float(mse), 1e-20)
-
-    def test_known_translation_error(self):
-        """Both maps translate by t (not inverses): composed = x + 2t; in [0, 1] units the error is |t|^2."""
-        shape = (20, 22)
-        t = torch.tensor([0.04, -0.02], dtype=torch.float64)
-        phi = identity_map(shape, dtype=torch.float64) + t.reshape(1, 2, 1, 1)
-        expected = float((t**2).sum())
-        metric = SymmetryMetric(margin=3)
-        metric(y_pred=phi, y=phi)
-        self.assertAlmostEqual(float(metric.aggregate()), math.log(expected), places=5)
-        self.assertAlmostEqual(float(compute_symmetry_error(phi, phi, margin=3, log=False)), expected, places=14)
-
-    def test_ill_inputs(self):
-        with self.assertRaisesRegex(ValueError, "same shape"):
-            compute_symmetry_error(identity_map((5, 6)), identity_map((5, 7)))
-        with self.assertRaisesRegex(ValueError, "y"):
-            SymmetryMetric()(y_pred=identity_map((5, 6)))
 
 
 if __name__ == "__main__":
