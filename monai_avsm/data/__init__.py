@@ -8,8 +8,10 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Data of monai_avsm: registration datalists, the pair loading pipeline (its transforms are in :mod:`monai_avsm.transforms`, as MONAI keeps ``LoadImaged`` under ``monai.transforms``), label maps and synthetic training pairs, image files (reading, checking, writing
-ITK/ANTs files), the working grid, and the brain templates shipped inside PyPI packages (:mod:`.templates`).
+"""Data of monai_avsm: registration datalists, the pair loading pipeline (its transforms are in
+:mod:`monai_avsm.transforms`, as MONAI keeps ``LoadImaged`` under ``monai.transforms``), label maps and synthetic
+training pairs, image files (reading, checking, writing ITK/ANTs files), the working grid, and the brain templates
+shipped inside PyPI packages (:mod:`.templates`).
 
 See ``docs/data.md``. The data set builders with a command line live in :mod:`monai_avsm.apps` (``python -m
 monai_avsm.apps.sample``, ``python -m monai_avsm.apps.oai``). Names are imported on first use (the pair loading
