@@ -81,6 +81,11 @@ def main() -> None:
     parser.add_argument("--work-dir", default=None)
     parser.add_argument("--json", default=None, help="write the rows and the summary here")
     parser.add_argument("--apply", action="store_true", help="ship the candidate if it beats the shipped model")
+    parser.add_argument("--from-json", default=None,
+                        help="decide from the rows of a bench_registration.py --set scanner --json run instead of "
+                             "running the pairs again (with --shipped-method and --candidate-method)")  # fmt: skip
+    parser.add_argument("--shipped-method", default="avsm_fast", help="with --from-json: the shipped model's rows")
+    parser.add_argument("--candidate-method", default="avsm_fast_new", help="with --from-json: the candidate's rows")
     args = parser.parse_args()
     for path in (args.candidate, args.candidate_config):
         if not os.path.isfile(path):
@@ -96,8 +101,18 @@ def main() -> None:
         "avsm_shipped": ["--fast", "--bundle", args.bundle, "--model", shipped_model],
         "avsm_candidate": ["--fast", "--bundle", cand, "--model", os.path.join(cand, "models", "model.pt")],
     }
-    args.work_dir = args.work_dir or os.path.join(tmp, "work")
-    rows = run_scanner_benchmark(args, list(modes), modes)
+    if args.from_json:
+        with open(args.from_json) as f:
+            rows = [r for r in json.load(f)["rows"] if r["method"] in (args.shipped_method, args.candidate_method)]
+        rows = [
+            {**r, "method": "avsm_shipped" if r["method"] == args.shipped_method else "avsm_candidate"} for r in rows
+        ]
+        if not rows:
+            raise SystemExit(f"promote_model: {args.from_json!r} has no rows of {args.shipped_method!r} and "
+                             f"{args.candidate_method!r}")  # fmt: skip
+    else:
+        args.work_dir = args.work_dir or os.path.join(tmp, "work")
+        rows = run_scanner_benchmark(args, list(modes), modes)
     s = summary(rows, list(modes))
     ok, why = beats(s["avsm_candidate"], s["avsm_shipped"])
     verdict = "BEATS the shipped model" if ok else "does not beat the shipped model"
