@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="wall-time budget of the accurate path's optimisation (later levels are skipped once spent)",
     )
     reg.add_argument(
+        "--prealign",
+        choices=("center_of_mass", "initial_alignment"),
+        default=None,
+        help="alignment before the network (--fast): center_of_mass (ms; the shipped model's setting) or "
+        "initial_alignment (rotation search + affine, ~2 s; recovers scanner poses: much better --fast results)",
+    )
+    reg.add_argument(
         "--similarity",
         choices=("lncc", "mi"),
         default="lncc",
@@ -281,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 mode="fast" if args.fast else "accurate",
                 max_seconds=args.max_seconds,
                 similarity=args.similarity,
+                prealignment=args.prealign,
             )
             if args.pairs is not None:
                 from monai_avsm.apps.registration import register_pairs

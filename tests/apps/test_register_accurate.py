@@ -218,6 +218,12 @@ class TestPrealignment(unittest.TestCase):
         self.assertGreater(pre["metrics"]["dice_affine"], com["metrics"]["dice_affine"] + 0.15)
         self.assertGreater(pre["metrics"]["dice_avsm"], registered()["metrics"]["dice_avsm"] - 0.05)  # as unmoved
         self.assertEqual(pre["metrics"]["jacobian"]["folds"], 0)
+        # the same from the shipped bundle with the option (monai-avsm register --fast --prealign initial_alignment)
+        opt = self._register("fast_opt", mode="fast", prealignment="initial_alignment")
+        self.assertEqual(opt["settings"]["prealignment"], "initial_alignment")
+        self.assertAlmostEqual(opt["metrics"]["dice_avsm"], pre["metrics"]["dice_avsm"], places=6)
+        with self.assertRaisesRegex(ValueError, "prealignment"):
+            self._register("fast_bad", mode="fast", prealignment="pca")
 
     def test_accurate_mode_selects_instead_of_searching(self):
         out = self._register("accurate_pre", bundle_dir=self.bundle, model_path=self.model)

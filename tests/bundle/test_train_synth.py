@@ -42,7 +42,14 @@ def _run(out: str, **override):
     trainer = wf.parser.get_parsed_content("train#trainer")
     loss = wf.parser.get_parsed_content("loss")
     rec: dict = {"parts": []}
-    trainer.add_event_handler(Events.STARTED, lambda e: rec.update(start=_state(network), start_epoch=e.state.epoch))
+
+    # the weights when the first iteration of this run starts (the checkpoint loaders, pretrained or resume, run on
+    # STARTED; a resumed run's iteration counter does not start at 1)
+    def first(engine):
+        if "start" not in rec:
+            rec.update(start=_state(network), first_epoch=engine.state.epoch)
+
+    trainer.add_event_handler(Events.ITERATION_STARTED, first)
     trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: rec["parts"].append(dict(loss.parts)))
     wf.run()
     rec.update(end=_state(network), iteration=trainer.state.iteration, epoch=trainer.state.epoch)
@@ -87,7 +94,7 @@ class TestTrainSynth(unittest.TestCase):
         # a sitting that has epoch checkpoints resumes from them (not from the committed weights)
         shutil.copytree(self.run_dir, os.path.join(self.tmp, "resumed"))
         resumed = _run(os.path.join(self.tmp, "resumed"), vsvf_epochs=2)
-        self.assertEqual(resumed["start_epoch"], 2)
+        self.assertEqual(resumed["first_epoch"], 3)  # epochs 1-2 are not trained again
         saved = torch.load(os.path.join(self.run_dir, "checkpoints", "checkpoint_epoch=2.pt"), weights_only=True)
         for k, v in saved["model"].items():
             self.assertTrue(torch.equal(resumed["start"][k], v), k)
