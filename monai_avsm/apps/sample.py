@@ -55,6 +55,7 @@ import numpy as np
 from monai_avsm._version import __version__
 from monai_avsm.data.datalist import check_subject_split, cross_subject_pairs
 from monai_avsm.data.files import cached_dataset_files, dataset_manifest, nifti_bytes, sha256_hex, write_dataset_files
+from monai_avsm.data.label_maps import resample_linear
 from monai_avsm.data.templates import (
     DEFAULT_HELD_OUT,
     DEFAULT_TRAINING,
@@ -91,20 +92,6 @@ def sample_grid(spacing: float = 2.0) -> tuple[tuple[int, ...], np.ndarray]:
     return shape, affine
 
 
-def _resample(volume: np.ndarray, affine: np.ndarray, shape: Sequence[int], grid_affine: np.ndarray, spacing: float):
-    """Resample ``volume`` (voxel -> world ``affine``) onto the grid: Gaussian anti-aliasing, then trilinear."""
-    from scipy import ndimage  # demo extra (and a nilearn dependency)
-
-    zooms = np.sqrt((affine[:3, :3] ** 2).sum(0))
-    sigma = np.maximum((spacing / zooms - 1.0) / 2.0, 0.0)  # about half the down-sampling factor, in source voxels
-    smooth = ndimage.gaussian_filter(volume, sigma) if sigma.max() > 0 else volume
-    ijk = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij"), 0).reshape(3, -1)
-    to_source = np.linalg.inv(affine) @ grid_affine
-    coords = to_source[:3, :3] @ ijk + to_source[:3, 3:]
-    out = ndimage.map_coordinates(smooth, coords, order=1, mode="constant", cval=0.0)
-    return out.reshape(tuple(shape)).astype(np.float32)
-
-
 def _settings(names: Sequence[str], training: Sequence[str], held_out: Sequence[str], spacing: float, seed: int):
     shape, affine = sample_grid(spacing)
     sources = {}
@@ -138,8 +125,8 @@ def _build_files(settings: dict) -> dict[str, bytes]:
     items: dict[str, dict] = {}
     for name in list(training) + list(held_out):
         data, affine = load_template(name, "build_sample_dataset()")
-        image = _resample(data, affine, shape, grid_affine, spacing)
-        mask = _resample((data > 0).astype(np.float32), affine, shape, grid_affine, spacing) > 0.5
+        image = resample_linear(data, affine, shape, grid_affine)
+        mask = resample_linear((data > 0).astype(np.float32), affine, shape, grid_affine) > 0.5
         image[~mask] = 0.0
         labels = tissue_labels(image, mask)
         versions = [(name, image, labels)]

