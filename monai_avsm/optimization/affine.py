@@ -20,6 +20,7 @@ import torch
 from monai_avsm.functional.affine import affine_from_theta, affine_to_map, identity_affine, theta_from_affine
 from monai_avsm.functional.maps import warp_image
 from monai_avsm.losses.affine import AffineRegularizationLoss
+from monai_avsm.optimization.adam import Adam, PlateauHalving
 from monai_avsm.optimization.utils import (
     BestIterate,
     EarlyStopping,
@@ -88,7 +89,8 @@ def affine_opt(
     - similarity (``similarity=None``): mk-LNCC with one window of half the smallest size at the coarse scales and
       the paper's kernel rule at full scale (:func:`~monai_avsm.optimization.utils.default_similarity`);
     - optimiser: **Adam** (lr ``1e-2`` on the normalised parameters) with the step halved when the loss has not
-      improved for ``lr_patience`` iterations (``ReduceLROnPlateau``, as mermaid's plateau scheduler). The spec's
+      improved for ``lr_patience`` iterations (``ReduceLROnPlateau``'s rule, as mermaid's plateau scheduler; both
+      written out in :mod:`monai_avsm.optimization.adam`, equal to torch's). The spec's
       plain SGD with lr 1e-4 (mermaid: Nesterov SGD, lr 5e-5 to 5e-4) moves the parameters by about ``lr * |grad|``
       per step; mk-LNCC gradients w.r.t. :math:`\theta` are O(0.1-1) and vary by orders of magnitude with image size
       and content, so SGD with a fixed step either barely moves in 450 iterations or oscillates. Adam's steps are
@@ -155,18 +157,14 @@ def affine_opt(
         mov, fix, n_iter = level.moving, level.fixed, level.iterations
         sim = similarity if similarity is not None else default_similarity(ndim, level.shape, level.full)
         param = state["theta"].detach().clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([param], lr=lrs[level.index])
-        scheduler = (
-            torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=lr_patience)
-            if lr_patience > 0
-            else None
-        )
+        optimizer = Adam(param, lr=lrs[level.index])
+        scheduler = PlateauHalving(optimizer, factor=0.5, patience=lr_patience) if lr_patience > 0 else None
         best, losses = BestIterate(), []
         bar = Progress(n_iter, f"affine_opt scale {level.scale:g} {level.shape}", progress)
         stopper.reset()
         it = 0
         for it in range(n_iter + 1):  # n_iter updates, the last pass only evaluates the final parameters
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             values = objective(param, mov, fix, sim)
             loss = values.mean()
             best.update(values, {"theta": param})

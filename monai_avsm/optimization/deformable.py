@@ -37,6 +37,7 @@ from monai_avsm.losses.mk_lncc import MKLNCCLoss
 from monai_avsm.losses.utils import masked_similarity
 from monai_avsm.losses.vsvf import MomentumRegularizationLoss
 from monai_avsm.networks.blocks.vsvf_warp import VSVFWarp
+from monai_avsm.optimization.adam import Adam
 from monai_avsm.optimization.utils import (
     BestIterate,
     EarlyStopping,
@@ -521,10 +522,10 @@ def deformable_opt(
             best_m = best.state["momentum"]
         else:
             param = m0.detach().clone().requires_grad_(True)
-            opt = torch.optim.Adam([param], lr=cfg.lr[k])
+            opt = Adam(param, lr=cfg.lr[k])
             best, losses, n_done = BestIterate(), [], 0
             for it in range(level.iterations + 1):  # the last pass only evaluates
-                opt.zero_grad(set_to_none=True)
+                opt.zero_grad()
                 values = objective(k, warp, sim, param, phi0, level)
                 loss = values.mean()
                 best.update(values, {"momentum": param})
