@@ -80,18 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
         "register",
         help="register one pair (or a CSV of pairs) and write the transforms, warped images and a report",
         description="Register MOVING to FIXED with the shipped AVSM model (any size, spacing and orientation: the "
-        "images are brought to the model's working grid and the results back to the images' own grids). About 3 s "
-        "for a 128x144x128 pair on 2 CPU cores once the model's trace is cached (the first run for a new working "
-        "grid builds it: a few seconds more).",
+        "images are brought to the model's working grid and the results back to the images' own grids). By default "
+        "the accurate path (about 17 s for a brain pair at 1.2-1.5 mm on 2 CPU cores); --fast is the network's one "
+        "pass after the initial alignment (about 6 s; 2 s with --prealign center_of_mass), once the model's trace "
+        "is cached (the first run for a new working grid builds it: a few seconds more).",
         epilog=_EPILOG_REGISTER,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     reg.add_argument(
         "--fast",
         action="store_true",
-        help="the network in one pass after a centre-of-mass translation (the paper's AVSM; ~3 s for a 128x144x128 "
-        "pair once the trace is cached) instead of the default accurate path (initial alignment from any orientation "
-        "+ vSVF optimisation at the fixed image's resolution)",
+        help="the network in one pass (the paper's AVSM) after the model's pre-alignment (see --prealign; ~6 s for a "
+        "brain pair once the trace is cached) instead of the default accurate path (initial alignment from any "
+        "orientation + vSVF optimisation at the fixed image's resolution)",
     )
     reg.add_argument(
         "--max-seconds",
@@ -104,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--prealign",
         choices=("center_of_mass", "initial_alignment"),
         default=None,
-        help="alignment before the network (--fast): center_of_mass (ms; the shipped model's setting) or "
-        "initial_alignment (rotation search + affine, ~2 s; recovers scanner poses: much better --fast results)",
+        help="alignment before the network (--fast): initial_alignment (rotation search + affine, ~1.5 s; recovers "
+        "scanner poses; the shipped model's setting: it was trained on pairs after it) or center_of_mass "
+        "(milliseconds; for pairs that already share a pose)",
     )
     reg.add_argument(
         "--similarity",
@@ -140,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="MM",
-        help="with --fast: the working grid's voxel size (default: the model's, 4 mm: 48x56x48 voxels along the "
-        "world's RAS axes about the fixed image's centre)",
+        help="with --fast: the working grid's voxel size (default: the model's, 2 mm: 96x112x96 voxels along the "
+        "world's RAS axes about the fixed image's centre; the model was trained at 2 mm)",
     )
     reg.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
     reg.add_argument("--bundle", help="bundle folder (default: the shipped bundle)")

@@ -140,7 +140,7 @@ def _read_inputs(files: Mapping[str, str], mask_file: str | None) -> tuple[dict[
 
 def _working_grid(fixed: NativeImage, shape, spacing) -> Grid:
     """The network's working grid: ``shape`` voxels of ``spacing`` mm along the world's R, A, S axes, centred on the
-    fixed image's field of view (as the training data's 192 x 224 x 192 mm fields of view at 4 mm)."""
+    fixed image's field of view (as the training data's 192 x 224 x 192 mm fields of view)."""
     ndim = len(shape)
     sp = torch.as_tensor([float(v) for v in spacing], dtype=torch.float64)
     centre = fixed.affine[:ndim, :ndim] @ ((torch.tensor(fixed.spatial_shape, dtype=torch.float64) - 1) / 2)
@@ -157,7 +157,7 @@ def _working_pair(
     """``(moving, fixed)`` ``(1, 1, *S)`` on the working grid and the voxel -> world matrices of their grids.
 
     The working grid has the model's shape (``spatial_size``) and voxel size (``spacing``, default the bundle's
-    ``working_spacing``, 4 mm for the shipped model: what it was trained at), along the world axes in RAS order and
+    ``working_spacing``, 2 mm for the shipped model: what it was trained at), along the world axes in RAS order and
     centred on the fixed image's field of view: every image is seen at the model's scale, whatever its own field of
     view, and the network always gets the same spacing (one cached trace for every grid). The fixed image is sampled
     on it; the moving image on it moved by the centre-of-mass translation ``com`` (the moving working grid is
@@ -254,8 +254,9 @@ def register(
       the moving image onto the fixed image's own grid, and :func:`~monai_avsm.optimization.deformable_opt`
       optimises a vSVF deformation there, coarse to fine up to the fixed grid's resolution (capped at 1 mm);
     - ``"fast"``: the paper's one pass on the model's working grid (``spatial_size`` voxels of ``working_spacing``
-      mm of the bundle's ``inference.json``: 48x56x48 at 4 mm, along the world's RAS axes, centred on the fixed
-      image's field of view), the moving image sampled on it after the centre-of-mass translation, the network,
+      mm of the bundle's ``inference.json``: 96x112x96 at 2 mm, along the world's RAS axes, centred on the fixed
+      image's field of view), the moving image sampled on it after the model's pre-alignment (``prealignment``:
+      the bundle's, ``initial_alignment`` for the shipped model, or the centre-of-mass translation), the network,
       optionally ``refine``.
 
     The result is brought back to world space, so the warped moving image and label lie on the fixed image's native
@@ -276,7 +277,7 @@ def register(
         refine: fast mode: L-BFGS refinement iterations after the network (:func:`~monai_avsm.optimization.refine`;
             never worse). Default: 0, or 20 when a mask is given (the mask acts through the refinement).
         spacing: fast mode: the working grid's voxel size in mm (default ``None``: the bundle's ``working_spacing``,
-            4 mm for the shipped model, the voxel size it was trained at).
+            2 mm for the shipped model, the voxel size it was trained at).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``None``/``"auto"`` (CUDA when available).
         bundle_dir: the bundle (default: the shipped one, :func:`~monai_avsm.apps.bundle.default_bundle_dir`).
         model_path: other weights (e.g. fine-tuned, ``avsm_runs/finetune/checkpoints/model.pt``).
@@ -293,8 +294,8 @@ def register(
             information: other contrasts or modalities, e.g. T1 to T2; slower).
         prealignment: how the pair is aligned before the network: ``"center_of_mass"`` (milliseconds, the paper's
             one pass), ``"initial_alignment"`` (the rotation search and affine optimisation of the accurate mode,
-            about 2 s: ``--fast`` is then never far off in pose, e.g. scanner-space brains 0.48 -> 0.70 Dice), or
-            ``None``: the bundle's ``prealignment`` setting (``center_of_mass`` for the shipped model).
+            about 1.5 s: ``--fast`` is then never far off in pose, e.g. scanner-space brains 0.48 -> 0.71 Dice), or
+            ``None``: the bundle's ``prealignment`` setting (``initial_alignment`` for the shipped model).
 
     Returns:
         ``{"output_dir", "files" (name -> path), "metrics", "timings", "device", "settings", "record"}``; ``record``

@@ -29,6 +29,7 @@ from monai_avsm.optimization.utils import (
     batched_field,
     check_pair,
     default_similarity,
+    masked_default_similarity,
     momentum_shape,
     per_sample_similarity,
     run_pyramid,
@@ -94,8 +95,9 @@ def refine(
             network's own ``net.vsvf_net.warp`` (as :class:`~monai_avsm.engines.RefineInferer` passes it); default
             ``VSVFWarp(D)`` (``VSVFNet``'s defaults).
         similarity: ``(warped, fixed) -> scalar or (B,)``; default mk-LNCC with the paper's kernel rule (the
-            network's training similarity). With a ``mask`` it is called as ``similarity(warped, fixed, mask=mask)``
-            and must accept that keyword.
+            network's training similarity); with a ``mask``, the same rule for the mask's bounding box with
+            contiguous windows (:func:`~monai_avsm.optimization.utils.masked_default_similarity`). With a ``mask``
+            it is called as ``similarity(warped, fixed, mask=mask)`` and must accept that keyword.
         spacing: voxel spacing of ``S`` (for ``normalization="isotropic"`` with anisotropic voxels).
         lr, history_size, max_line_search: L-BFGS settings, as :func:`vsvf_opt`.
         tolerance, patience: stop when the relative loss change is ``<= tolerance`` for ``patience`` iterations.
@@ -119,7 +121,7 @@ def refine(
         TypeError: ``net_output`` is not a dict (e.g. ``AVSMNet(output="warped")``), non-tensor inputs.
         KeyError: no ``"map"`` (or no ``"moving"``/``"fixed"`` when not passed).
         ValueError: shapes that do not match, NaN/Inf inputs, bad settings; a ``mask`` of the wrong shape, not
-            binary, or selecting no voxel of a pair; with the default similarity, a mask too small for the paper's
+            binary, or selecting no voxel of a pair; with the default similarity, a mask too small for its
             windows (no window with half of its voxels in the mask).
         TypeError: a ``mask`` with a ``similarity`` that has no ``mask`` keyword.
     """
@@ -154,7 +156,12 @@ def refine(
     regularizer = MomentumRegularizationLoss(
         momentum_reg_weight, normalization=warp.smoother.normalization, reduction="none"
     )
-    sim = similarity if similarity is not None else default_similarity(ndim, full_shape, True)
+    if similarity is not None:
+        sim = similarity
+    elif mask is not None and isinstance(mask, torch.Tensor) and mask.ndim == ndim + 2 and bool(mask.any()):
+        sim = masked_default_similarity(ndim, mask)
+    else:
+        sim = default_similarity(ndim, full_shape, True)
     sim = masked_similarity(sim, mask, caller, "mask")
     mov, fix = moving.detach().to(dtype), fixed.detach().to(dtype)
     zeros = torch.zeros(batch, ndim, *momentum_shape(full_shape), dtype=dtype, device=moving.device)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from monai_avsm.functional.maps import resample_map, warp_image
-from monai_avsm.functional.windows import paper_lncc_stride
+from monai_avsm.functional.windows import default_lncc_settings, paper_lncc_stride
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
 from monai_avsm.utils.validation import (
     check_finite,
@@ -52,6 +52,7 @@ __all__ = [
     "PyramidLevel",
     "run_pyramid",
     "default_similarity",
+    "masked_default_similarity",
     "per_sample_similarity",
     "momentum_shape",
     "vsvf_increment_step",
@@ -286,6 +287,29 @@ def default_similarity(spatial_dims: int, spatial_shape: Sequence[int], full_sca
     return MKLNCCLoss(
         spatial_dims, kernel_sizes=[k], kernel_weights=[1.0], strides=[paper_lncc_stride(k)], dilations=[1],
         reduction="none",
+    )  # fmt: skip
+
+
+def masked_default_similarity(spatial_dims: int, mask: torch.Tensor) -> MKLNCCLoss:
+    r"""The full-scale default similarity when the similarity counts only inside a fixed-image ``mask``
+    ``(B or 1, 1, *S)``: the paper's window rule
+    (:func:`~monai_avsm.functional.windows.default_lncc_settings`) for the size of the mask's bounding box (over the
+    batch) instead of the image's, each kernel contiguous (dilation 1), per-sample values.
+
+    The rule scales the windows to the object; with a mask the object is the mask. Applied to the whole image, the
+    rule's dilated windows of a brain on a 96x112x96 grid span 95 voxels, so none of them has half its voxels in a
+    brain mask (``MKLNCCLoss``'s ``mask_fraction``) and the masked loss cannot be evaluated.
+    """
+    dims = tuple(range(2, 2 + spatial_dims))
+    inside = mask.detach().to(torch.bool).any(dim=0).any(dim=0)  # (*S)
+    extent = []
+    for axis in range(spatial_dims):
+        hit = torch.nonzero(inside.any(dim=tuple(a for a in range(spatial_dims) if a != axis))).flatten()
+        extent.append(int(hit[-1] - hit[0]) + 1 if hit.numel() else int(mask.shape[dims[axis]]))
+    rule = default_lncc_settings(extent)
+    return MKLNCCLoss(
+        spatial_dims, kernel_sizes=list(rule.kernel_sizes), kernel_weights=list(rule.kernel_weights),
+        strides=list(rule.strides), dilations=[1] * len(rule.kernel_sizes), reduction="none",
     )  # fmt: skip
 
 

@@ -208,7 +208,7 @@ class TestPrealignment(unittest.TestCase):
         )
 
     def test_fast_mode_aligns_first(self):
-        com = self._register("fast_com", mode="fast")  # the shipped settings: centre of mass only
+        com = self._register("fast_com", mode="fast", prealignment="center_of_mass")  # centre of mass only
         pre = self._register("fast_pre", mode="fast", bundle_dir=self.bundle, model_path=self.model)
         self.assertEqual(pre["settings"]["prealignment"], "initial_alignment")
         self.assertEqual(pre["record"]["registration"]["prealignment"]["method"], "initial_alignment")
@@ -218,8 +218,8 @@ class TestPrealignment(unittest.TestCase):
         self.assertGreater(pre["metrics"]["dice_affine"], com["metrics"]["dice_affine"] + 0.15)
         self.assertGreater(pre["metrics"]["dice_avsm"], registered()["metrics"]["dice_avsm"] - 0.05)  # as unmoved
         self.assertEqual(pre["metrics"]["jacobian"]["folds"], 0)
-        # the same from the shipped bundle with the option (monai-avsm register --fast --prealign initial_alignment)
-        opt = self._register("fast_opt", mode="fast", prealignment="initial_alignment")
+        # the same from the shipped bundle, which pre-aligns by default (monai-avsm register --fast)
+        opt = self._register("fast_opt", mode="fast")
         self.assertEqual(opt["settings"]["prealignment"], "initial_alignment")
         self.assertAlmostEqual(opt["metrics"]["dice_avsm"], pre["metrics"]["dice_avsm"], places=6)
         with self.assertRaisesRegex(ValueError, "prealignment"):
@@ -258,7 +258,15 @@ class TestPrealignment(unittest.TestCase):
             json.dump(config, f)
         with self.assertRaisesRegex(ValueError, "prealignment"):
             bundle_settings(bad, self.model)
-        self.assertEqual(bundle_settings(None, self.model)["prealignment"], "center_of_mass")
+        # the shipped model was trained after the initial alignment, so its bundle says so
+        self.assertEqual(bundle_settings(None, self.model)["prealignment"], "initial_alignment")
+        # a bundle that does not name one pre-aligns by the centre of mass (milliseconds)
+        del config["prealignment"]
+        plain = os.path.join(self.tmp, "plain_bundle")
+        shutil.copytree(os.path.join(self.bundle, "configs"), os.path.join(plain, "configs"))
+        with open(os.path.join(plain, "configs", "inference.json"), "w") as f:
+            json.dump(config, f)
+        self.assertEqual(bundle_settings(plain, self.model)["prealignment"], "center_of_mass")
 
 
 if __name__ == "__main__":

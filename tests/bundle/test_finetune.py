@@ -1,7 +1,7 @@
 """Fine-tuning from the shipped weights (bundle/configs/finetune.json merged after train.json) on a user's own
 datalist: the run starts from models/model.pt, lowers the training loss of the pairs it trains on, keeps the affine
 net frozen, resumes from its own checkpoint on a re-run (without loading the shipped weights again), and names a
-missing weights file. Real sample data at 4 mm (48x56x48, the grid the shipped model was trained at), a few
+missing weights file. Real sample data at 4 mm (resized to 96x112x96, the grid the shipped model was trained at), a few
 iterations, no augmentation."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tests.bundle.test_bundle import BUNDLE, CONFIGS, REPO, TRAIN, _cause, _work
 FINETUNE = str(CONFIGS / "finetune.json")
 SHIPPED = str(BUNDLE / "models" / "model.pt")
 PAIR_KEYS = ("moving", "fixed", "moving_label", "fixed_label")
-#: tiny and deterministic: the model's own grid (the default 48x56x48), no augmentation, no random pair swap
+#: tiny and deterministic: the model's own grid (finetune.json's 96x112x96), no augmentation, no random pair swap
 TINY = {
     "bundle_root": str(BUNDLE),
     "iterations_per_epoch": 4,

@@ -86,8 +86,8 @@ def test_affine_opt_does_not_import_dynamo():
         "from monai_avsm.optimization import affine_opt\n"
         "g = torch.linspace(0, 1, 16)\n"
         "img = (g[:, None] * g[None, :])[None, None]\n"
-        "affine_opt(img.roll(1, -1), img, scales=(1.0,), iterations=(3,))\n"
+        "affine_opt(img.roll(1, -1), img, scales=(1.0,), iterations=(3,), progress=False)\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", check=True)
     assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr

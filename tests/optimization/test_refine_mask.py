@@ -112,9 +112,31 @@ class TestRefineMask(unittest.TestCase):
         with self.assertRaisesRegex(TypeError, "refine: 'mask' was given but the similarity .*<lambda>"):
             refine(net_output, similarity=lambda w, f: (w - f).abs().mean(), mask=mask, **kwargs)
         tiny = torch.zeros_like(mask)
-        tiny[..., :4, :4, :4] = True  # 64 voxels: no 12^3 window of the paper's rule is half inside
+        tiny[..., :4, :4, :4] = True  # 64 voxels: no 12^3 window of the paper's rule for the image is half inside
         with self.assertRaisesRegex(ValueError, r"kernel \(12, 12, 12\).*lower 'mask_fraction'"):
-            refine(net_output, mask=tiny, **kwargs)
+            refine(net_output, similarity=MKLNCCLoss(3, reduction="none"), mask=tiny, **kwargs)
+        # the default similarity with a mask takes its windows from the mask's bounding box: the tiny mask works
+        out = refine(net_output, mask=tiny, **kwargs)
+        self.assertLessEqual(float(out["loss"][0]), float(out["initial_loss"][0]))
+
+    def test_masked_default_similarity_fits_a_brain_mask_on_a_fine_grid(self):
+        """On a 96x112x96 grid the paper's rule gives dilated windows spanning 95 voxels: no window has half its
+        voxels in a brain-sized mask. The masked default uses the rule for the mask's bounding box, contiguous."""
+        from monai_avsm.optimization.utils import masked_default_similarity
+
+        shape = (96, 112, 96)
+        grid = torch.stack(torch.meshgrid(*[torch.linspace(-1, 1, n) for n in shape], indexing="ij"))
+        radii = torch.tensor([0.72, 0.76, 0.72]).view(3, 1, 1, 1)
+        mask = ((grid / radii) ** 2).sum(0)[None, None] <= 1  # an ellipsoid: bounding box about 70x86x70 voxels
+        image = torch.rand(1, 1, *shape, generator=torch.Generator().manual_seed(0))
+        with self.assertRaisesRegex(ValueError, "no window"):
+            MKLNCCLoss(3, reduction="none")(image, image, mask=mask)
+        sim = masked_default_similarity(3, mask)
+        self.assertEqual(sim.settings.dilations, ((1, 1, 1), (1, 1, 1)))
+        self.assertEqual(sim.settings.kernel_sizes[1][0], 69 // 2)  # the rule for the box's smallest side (69)
+        value = sim(image, image, mask=mask)
+        torch.testing.assert_close(value, torch.zeros_like(value), atol=1e-4, rtol=0)  # identical images: 0
+        self.assertGreater(float(sim(image.roll(3, -1), image, mask=mask)), float(value) + 0.1)
 
 
 if __name__ == "__main__":
