@@ -16,7 +16,7 @@ Layout (imports run one way, checked by ``tests/test_layering.py``): ``utils`` -
 and the ``bundle/`` configs. See ``docs/conventions.md`` for the coordinate conventions used everywhere.
 
 ``import monai_avsm`` imports no torch and no MONAI: the subpackages (and ``register`` ...) are imported on first use
-(:func:`~monai_avsm.utils.lazy.lazy_exports`), so ``$import monai_avsm`` and then ``$monai_avsm.losses.MKLNCCLoss(...)``
+(:func:`~monai_avsm.utils.lazy.lazy_package`), so ``$import monai_avsm`` and then ``$monai_avsm.losses.MKLNCCLoss(...)``
 in a bundle config work as with eager imports.
 """
 
