@@ -16,7 +16,7 @@ Layout (imports run one way, checked by ``tests/test_layering.py``): ``utils`` -
 and the ``bundle/`` configs. See ``docs/conventions.md`` for the coordinate conventions used everywhere.
 
 ``import monai_avsm`` imports no torch and no MONAI: the subpackages (and ``register`` ...) are imported on first use
-(:func:`~monai_avsm.utils.lazy.lazy_exports`), so ``$import monai_avsm`` and then ``$monai_avsm.losses.MKLNCCLoss(...)``
+(:func:`~monai_avsm.utils.lazy.lazy_package`), so ``$import monai_avsm`` and then ``$monai_avsm.losses.MKLNCCLoss(...)``
 in a bundle config work as with eager imports.
 """
 
@@ -24,43 +24,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._version import __version__
-from .utils.lazy import lazy_exports
+from ._version import __version__ as __version__
+from .utils.lazy import lazy_package
 
-if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
-    from . import (
-        apps,
-        data,
-        engines,
-        functional,
-        handlers,
-        losses,
-        metrics,
-        networks,
-        optimization,
-        transforms,
-        utils,
-        visualize,
-    )
-    from .apps import apply_transforms, jacobian_summary, register, register_pairs
+if TYPE_CHECKING:  # the lazy exports (``X as X``), each from its module: read by type checkers, IDEs and lazy_package
+    from . import apps as apps
+    from . import data as data
+    from . import engines as engines
+    from . import functional as functional
+    from . import handlers as handlers
+    from . import losses as losses
+    from . import metrics as metrics
+    from . import networks as networks
+    from . import optimization as optimization
+    from . import transforms as transforms
+    from . import utils as utils
+    from . import visualize as visualize
+    from .apps import apply_transforms as apply_transforms
+    from .apps import jacobian_summary as jacobian_summary
+    from .apps import register as register
+    from .apps import register_pairs as register_pairs
 
-__all__ = [
-    "__version__",
-    "register",
-    "register_pairs",
-    "apply_transforms",
-    "jacobian_summary",
-    "apps",
-    "data",
-    "engines",
-    "functional",
-    "handlers",
-    "losses",
-    "metrics",
-    "networks",
-    "optimization",
-    "transforms",
-    "utils",
-    "visualize",
-]
-__getattr__, __dir__ = lazy_exports(__name__, __all__)
+__all__, __getattr__, __dir__ = lazy_package(__name__)

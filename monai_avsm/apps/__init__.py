@@ -20,29 +20,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monai_avsm.utils.lazy import lazy_exports
+from monai_avsm.utils.lazy import lazy_package
 
-if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
-    from .apply import apply_transforms
-    from .bundle import default_bundle_dir, load_bundle_network, load_inference_network
-    from .jacobian import jacobian_summary
-    from .oai import check_oai_dataset, load_oai_config
-    from .registration import register, register_pairs
-    from .sample import build_sample_dataset
-    from .scanner_space import ScannerSpaceSettings, build_scanner_space_set
+if TYPE_CHECKING:  # the lazy exports (``X as X``), each from its module: read by type checkers, IDEs and lazy_package
+    from .apply import apply_transforms as apply_transforms
+    from .bundle import default_bundle_dir as default_bundle_dir
+    from .bundle import load_bundle_network as load_bundle_network
+    from .bundle import load_inference_network as load_inference_network
+    from .jacobian import jacobian_summary as jacobian_summary
+    from .oai import check_oai_dataset as check_oai_dataset
+    from .oai import load_oai_config as load_oai_config
+    from .registration import register as register
+    from .registration import register_pairs as register_pairs
+    from .sample import build_sample_dataset as build_sample_dataset
+    from .scanner_space import ScannerSpaceSettings as ScannerSpaceSettings
+    from .scanner_space import build_scanner_space_set as build_scanner_space_set
 
-__all__ = [
-    "register",
-    "register_pairs",
-    "apply_transforms",
-    "jacobian_summary",
-    "load_bundle_network",
-    "load_inference_network",
-    "default_bundle_dir",
-    "build_sample_dataset",
-    "check_oai_dataset",
-    "load_oai_config",
-    "ScannerSpaceSettings",
-    "build_scanner_space_set",
-]
-__getattr__, __dir__ = lazy_exports(__name__, __all__)
+__all__, __getattr__, __dir__ = lazy_package(__name__)

@@ -277,20 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="avsm_sample", help="output folder (default: avsm_sample)")
     parser.add_argument("--spacing", type=float, default=2.0, help="grid spacing in mm (default 2: 96x112x96)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pair order (default 0)")
-    parser.add_argument(
-        "--training",
-        nargs="+",
-        default=list(DEFAULT_TRAINING),
-        choices=sorted(TEMPLATE_SOURCES),
-        help="training anatomies",
-    )
-    parser.add_argument(
-        "--held-out",
-        nargs="+",
-        default=list(DEFAULT_HELD_OUT),
-        choices=sorted(TEMPLATE_SOURCES),
-        help="held-out anatomies",
-    )
+    anatomies = {"nargs": "+", "choices": sorted(TEMPLATE_SOURCES)}  # the two lists of templates
+    parser.add_argument("--training", default=list(DEFAULT_TRAINING), help="training anatomies", **anatomies)
+    parser.add_argument("--held-out", default=list(DEFAULT_HELD_OUT), help="held-out anatomies", **anatomies)
     parser.add_argument("--overwrite", action="store_true", help="replace files whose content differs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

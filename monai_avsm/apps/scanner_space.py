@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import io
 import json
 import logging
@@ -75,6 +74,7 @@ from monai_avsm.data.templates import (
     TEMPLATE_SOURCES,
     licence_text,
     load_template,
+    package_file,
     package_version,
     template_file,
     tissue_labels,
@@ -320,16 +320,12 @@ class Source:
 
 
 def _head_file() -> Path:
-    spec = importlib.util.find_spec("pydeface")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            f"scanner_space: the source {HEAD_SOURCE!r} needs pydeface's mean head: pip install --no-deps pydeface "
-            "(or pip install -e \".[bench]\"), or leave it out of 'sources'."
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "mean_reg2mean.nii.gz"
-    if not path.is_file():
-        raise FileNotFoundError(f"scanner_space: {str(path)!r} is missing from the installed pydeface; reinstall it.")
-    return path
+    missing = (
+        f"scanner_space: the source {HEAD_SOURCE!r} needs pydeface's mean head: pip install --no-deps pydeface "
+        "(or pip install -e \".[bench]\"), or leave it out of 'sources'."
+    )
+    reinstall = "pip install --force-reinstall --no-deps pydeface"
+    return package_file("pydeface", Path("data", "mean_reg2mean.nii.gz"), missing, "scanner_space", reinstall=reinstall)
 
 
 def load_source(name: str) -> Source:

@@ -22,35 +22,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monai_avsm.utils.lazy import lazy_exports
+from monai_avsm.utils.lazy import lazy_package
 
-if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
-    from .datalist import (
-        check_subject_split,
-        cross_subject_pairs,
-        load_pair_datalist,
-        longitudinal_pairs,
-        self_pairs,
-        split_pairs,
-        split_subjects,
-        write_datalist,
-    )
-    from .label_maps import label_map_sources
-    from .loading import pair_loading_transforms
-    from .synthetic_pairs import SyntheticPairDataset
+if TYPE_CHECKING:  # the lazy exports (``X as X``), each from its module: read by type checkers, IDEs and lazy_package
+    from .datalist import check_subject_split as check_subject_split
+    from .datalist import cross_subject_pairs as cross_subject_pairs
+    from .datalist import load_pair_datalist as load_pair_datalist
+    from .datalist import longitudinal_pairs as longitudinal_pairs
+    from .datalist import self_pairs as self_pairs
+    from .datalist import split_pairs as split_pairs
+    from .datalist import split_subjects as split_subjects
+    from .datalist import write_datalist as write_datalist
+    from .label_maps import label_map_sources as label_map_sources
+    from .loading import pair_loading_transforms as pair_loading_transforms
+    from .synthetic_pairs import SyntheticPairDataset as SyntheticPairDataset
 
 
-__all__ = [
-    "SyntheticPairDataset",
-    "label_map_sources",
-    "check_subject_split",
-    "cross_subject_pairs",
-    "load_pair_datalist",
-    "longitudinal_pairs",
-    "pair_loading_transforms",
-    "self_pairs",
-    "split_pairs",
-    "split_subjects",
-    "write_datalist",
-]
-__getattr__, __dir__ = lazy_exports(__name__, __all__)
+__all__, __getattr__, __dir__ = lazy_package(__name__)

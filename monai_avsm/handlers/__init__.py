@@ -14,25 +14,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monai_avsm.utils.lazy import lazy_exports
+from monai_avsm.utils.lazy import lazy_package
 
-if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
-    from .dataset_epoch import DatasetEpochHandler
-    from .registration import RegistrationEvaluation, RegistrationWriter
-    from .schedule import EpochScheduleHandler, LossWeightScheduleHandler
-    from .stage import NonFiniteLossError, StopOnNaNLoss, TrainingStageHandler
-    from .time_limit import TimeLimitHandler
+if TYPE_CHECKING:  # the lazy exports (``X as X``), each from its module: read by type checkers, IDEs and lazy_package
+    from .dataset_epoch import DatasetEpochHandler as DatasetEpochHandler
+    from .registration import RegistrationEvaluation as RegistrationEvaluation
+    from .registration import RegistrationWriter as RegistrationWriter
+    from .schedule import EpochScheduleHandler as EpochScheduleHandler
+    from .schedule import LossWeightScheduleHandler as LossWeightScheduleHandler
+    from .stage import NonFiniteLossError as NonFiniteLossError
+    from .stage import StopOnNaNLoss as StopOnNaNLoss
+    from .stage import TrainingStageHandler as TrainingStageHandler
+    from .time_limit import TimeLimitHandler as TimeLimitHandler
 
 
-__all__ = [
-    "DatasetEpochHandler",
-    "TimeLimitHandler",
-    "LossWeightScheduleHandler",
-    "EpochScheduleHandler",
-    "TrainingStageHandler",
-    "StopOnNaNLoss",
-    "NonFiniteLossError",
-    "RegistrationWriter",
-    "RegistrationEvaluation",
-]
-__getattr__, __dir__ = lazy_exports(__name__, __all__)
+__all__, __getattr__, __dir__ = lazy_package(__name__)

@@ -37,25 +37,18 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from monai.engines.utils import IterationEvents
-from monai.utils import IgniteInfo, evenly_divisible_all_gather, min_version, optional_import
+from monai.utils import evenly_divisible_all_gather
 
 from monai_avsm.engines.accurate import accurate_registration
 from monai_avsm.engines.evaluation import STAGES
 from monai_avsm.engines.native import NativeResampler, pair_geometry, pair_name
 from monai_avsm.engines.results import write_pair_outputs
+from monai_avsm.handlers._ignite import Engine, Events
 from monai_avsm.utils.jsonable import to_jsonable
-
-Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
-if TYPE_CHECKING:
-    from ignite.engine import Engine
-else:
-    Engine, _ = optional_import(
-        "ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine", as_type="decorator"
-    )
 
 __all__ = ["RegistrationWriter", "RegistrationEvaluation"]
 

@@ -26,19 +26,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-from monai.utils import IgniteInfo, min_version, optional_import
-
+from monai_avsm.handlers._ignite import Engine, Events
 from monai_avsm.losses.affine import AffineRegularizationWeight
-
-Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
-if TYPE_CHECKING:
-    from ignite.engine import Engine
-else:
-    Engine, _ = optional_import(
-        "ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine", as_type="decorator"
-    )
 
 __all__ = ["LossWeightScheduleHandler", "EpochScheduleHandler"]
 

@@ -24,18 +24,10 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING
 
 from monai.engines.utils import IterationEvents
-from monai.utils import IgniteInfo, min_version, optional_import
 
-Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
-if TYPE_CHECKING:
-    from ignite.engine import Engine
-else:
-    Engine, _ = optional_import(
-        "ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine", as_type="decorator"
-    )
+from monai_avsm.handlers._ignite import Engine, Events
 
 __all__ = ["TrainingStageHandler", "StopOnNaNLoss", "NonFiniteLossError"]
 

@@ -15,23 +15,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monai_avsm.utils.lazy import lazy_exports
+from monai_avsm.utils.lazy import lazy_package
 
-if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
-    from .affine import AffineRegularizationLoss, AffineRegularizationWeight, AffineSymmetryLoss
-    from .avsm import AVSMLoss
-    from .global_ncc import GlobalNCCLoss
-    from .mk_lncc import MKLNCCLoss
-    from .vsvf import MapSymmetryLoss, MomentumRegularizationLoss
+if TYPE_CHECKING:  # the lazy exports (``X as X``), each from its module: read by type checkers, IDEs and lazy_package
+    from .affine import AffineRegularizationLoss as AffineRegularizationLoss
+    from .affine import AffineRegularizationWeight as AffineRegularizationWeight
+    from .affine import AffineSymmetryLoss as AffineSymmetryLoss
+    from .avsm import AVSMLoss as AVSMLoss
+    from .global_ncc import GlobalNCCLoss as GlobalNCCLoss
+    from .mk_lncc import MKLNCCLoss as MKLNCCLoss
+    from .vsvf import MapSymmetryLoss as MapSymmetryLoss
+    from .vsvf import MomentumRegularizationLoss as MomentumRegularizationLoss
 
-__all__ = [
-    "AVSMLoss",
-    "AffineRegularizationLoss",
-    "AffineRegularizationWeight",
-    "AffineSymmetryLoss",
-    "GlobalNCCLoss",
-    "MKLNCCLoss",
-    "MapSymmetryLoss",
-    "MomentumRegularizationLoss",
-]
-__getattr__, __dir__ = lazy_exports(__name__, __all__)
+__all__, __getattr__, __dir__ = lazy_package(__name__)

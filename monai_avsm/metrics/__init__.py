@@ -16,23 +16,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monai_avsm.utils.lazy import lazy_exports
+from monai_avsm.utils.lazy import lazy_package
 
-if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
-    from .dice import dice_per_label, stage_dice
-    from .dice_metric import DicePerLabelMetric
-    from .folding import FoldingMetric, compute_folds
-    from .inverse_consistency import compute_inverse_consistency
-    from .symmetry import SymmetryMetric, compute_symmetry_error
+if TYPE_CHECKING:  # the lazy exports (``X as X``), each from its module: read by type checkers, IDEs and lazy_package
+    from .dice import dice_per_label as dice_per_label
+    from .dice import stage_dice as stage_dice
+    from .dice_metric import DicePerLabelMetric as DicePerLabelMetric
+    from .folding import FoldingMetric as FoldingMetric
+    from .folding import compute_folds as compute_folds
+    from .inverse_consistency import compute_inverse_consistency as compute_inverse_consistency
+    from .symmetry import SymmetryMetric as SymmetryMetric
+    from .symmetry import compute_symmetry_error as compute_symmetry_error
 
-__all__ = [
-    "dice_per_label",
-    "stage_dice",
-    "DicePerLabelMetric",
-    "FoldingMetric",
-    "SymmetryMetric",
-    "compute_folds",
-    "compute_symmetry_error",
-    "compute_inverse_consistency",
-]
-__getattr__, __dir__ = lazy_exports(__name__, __all__)
+__all__, __getattr__, __dir__ = lazy_package(__name__)

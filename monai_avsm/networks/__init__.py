@@ -14,22 +14,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monai_avsm.utils.lazy import lazy_exports
+from monai_avsm.utils.lazy import lazy_package
 
-if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
-    from .blocks import LabelMapWarp, MapAdvection, MapWarp, MultiGaussianSmoother, VSVFWarp
-    from .nets import AffineNet, AVSMNet, MomentumUNet, MultiStepAffineNet, VSVFNet
+if TYPE_CHECKING:  # the lazy exports (``X as X``), each from its module: read by type checkers, IDEs and lazy_package
+    from .blocks import LabelMapWarp as LabelMapWarp
+    from .blocks import MapAdvection as MapAdvection
+    from .blocks import MapWarp as MapWarp
+    from .blocks import MultiGaussianSmoother as MultiGaussianSmoother
+    from .blocks import VSVFWarp as VSVFWarp
+    from .nets import AffineNet as AffineNet
+    from .nets import AVSMNet as AVSMNet
+    from .nets import MomentumUNet as MomentumUNet
+    from .nets import MultiStepAffineNet as MultiStepAffineNet
+    from .nets import VSVFNet as VSVFNet
 
-__all__ = [
-    "AVSMNet",
-    "AffineNet",
-    "LabelMapWarp",
-    "MapAdvection",
-    "MapWarp",
-    "MomentumUNet",
-    "MultiGaussianSmoother",
-    "MultiStepAffineNet",
-    "VSVFNet",
-    "VSVFWarp",
-]
-__getattr__, __dir__ = lazy_exports(__name__, __all__)
+__all__, __getattr__, __dir__ = lazy_package(__name__)

@@ -32,23 +32,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monai_avsm.utils.lazy import lazy_exports
+from monai_avsm.utils.lazy import lazy_package
 
-if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
-    from .affine import affine_opt
-    from .alignment import center_of_mass_alignment, initial_alignment
-    from .deformable import PRESETS, DeformablePreset, deformable_opt
-    from .refinement import refine
-    from .vsvf import vsvf_opt
+if TYPE_CHECKING:  # the lazy exports (``X as X``), each from its module: read by type checkers, IDEs and lazy_package
+    from .affine import affine_opt as affine_opt
+    from .alignment import center_of_mass_alignment as center_of_mass_alignment
+    from .alignment import initial_alignment as initial_alignment
+    from .deformable import PRESETS as PRESETS
+    from .deformable import DeformablePreset as DeformablePreset
+    from .deformable import deformable_opt as deformable_opt
+    from .refinement import refine as refine
+    from .vsvf import vsvf_opt as vsvf_opt
 
-__all__ = [
-    "affine_opt",
-    "vsvf_opt",
-    "refine",
-    "center_of_mass_alignment",
-    "initial_alignment",
-    "deformable_opt",
-    "DeformablePreset",
-    "PRESETS",
-]
-__getattr__, __dir__ = lazy_exports(__name__, __all__)
+__all__, __getattr__, __dir__ = lazy_package(__name__)

@@ -23,17 +23,13 @@ from monai_avsm.losses.affine import AffineRegularizationLoss
 from monai_avsm.optimization.adam import Adam, PlateauHalving
 from monai_avsm.optimization.utils import (
     BestIterate,
-    EarlyStopping,
     PyramidLevel,
     Similarity,
-    check_pair,
-    check_schedule,
+    check_pyramid_arguments,
     default_similarity,
     per_sample_similarity,
-    per_scale,
     run_pyramid,
     seeded,
-    spacing_for,
 )
 from monai_avsm.utils.progress import Progress
 from monai_avsm.utils.validation import check_finite
@@ -130,11 +126,9 @@ def affine_opt(
     """
     caller = "affine_opt"
     start_time = time.perf_counter()
-    ndim = check_pair(moving, fixed, caller)
-    scales, iterations = check_schedule(scales, iterations, caller)
-    lrs = per_scale(lr, len(scales), "lr", caller)
-    spacing_for(spacing, ndim, caller)
-    stopper = EarlyStopping(tolerance, patience, caller)
+    ndim, scales, iterations, lrs, _, stopper = check_pyramid_arguments(
+        moving, fixed, scales, iterations, lr, spacing, tolerance, patience, caller
+    )
     if isinstance(lr_patience, bool) or int(lr_patience) != lr_patience or lr_patience < 0:
         raise ValueError(f"{caller}: 'lr_patience' must be an integer >= 0, got {lr_patience}.")
     regularizer = AffineRegularizationLoss(weight=affine_reg_weight, reduction="none")

@@ -43,6 +43,7 @@ __all__ = [
     "batched_field",
     "check_schedule",
     "per_scale",
+    "check_pyramid_arguments",
     "spacing_for",
     "scale_shape",
     "scaled_spacing",
@@ -132,6 +133,32 @@ def per_scale(value: float | Sequence[float], n: int, name: str, caller: str) ->
     if len(values) != n or any(not (v > 0) or not math.isfinite(v) for v in values):
         raise ValueError(f"{caller}: '{name}' must be a positive number or {n} positive numbers, got {value!r}.")
     return values
+
+
+def check_pyramid_arguments(
+    moving: torch.Tensor,
+    fixed: torch.Tensor,
+    scales: Sequence[float],
+    iterations: Sequence[int] | int,
+    lr: float | Sequence[float],
+    spacing,
+    tolerance: float,
+    patience: int,
+    caller: str,
+) -> tuple[int, tuple[float, ...], tuple[int, ...], tuple[float, ...], tuple[float, ...], EarlyStopping]:
+    """The arguments every coarse-to-fine optimiser (:func:`~monai_avsm.optimization.affine_opt`,
+    :func:`~monai_avsm.optimization.vsvf_opt`) starts by checking, in this order: the image pair
+    (:func:`check_pair`), the schedule (:func:`check_schedule`), the learning rate per scale (:func:`per_scale`), the
+    spacing (:func:`spacing_for`) and the early stop (:class:`EarlyStopping`).
+
+    Returns:
+        ``(ndim, scales, iterations, lrs, spacing, stopper)``.
+    """
+    ndim = check_pair(moving, fixed, caller)
+    scales, iterations = check_schedule(scales, iterations, caller)
+    lrs = per_scale(lr, len(scales), "lr", caller)
+    sp = spacing_for(spacing, ndim, caller)
+    return ndim, scales, iterations, lrs, sp, EarlyStopping(tolerance, patience, caller)
 
 
 def scale_shape(spatial_shape: Sequence[int], scale: float) -> tuple[int, ...]:

@@ -27,15 +27,12 @@ from monai_avsm.optimization.utils import (
     PyramidLevel,
     Similarity,
     batched_field,
-    check_pair,
-    check_schedule,
+    check_pyramid_arguments,
     default_similarity,
     momentum_shape,
     per_sample_similarity,
-    per_scale,
     run_pyramid,
     seeded,
-    spacing_for,
     vsvf_increment_step,
 )
 from monai_avsm.utils.progress import Progress
@@ -207,11 +204,9 @@ def vsvf_opt(
     """
     caller = "vsvf_opt"
     start_time = time.perf_counter()
-    ndim = check_pair(moving, fixed, caller)
-    scales, iterations = check_schedule(scales, iterations, caller)
-    lrs = per_scale(lr, len(scales), "lr", caller)
-    sp = spacing_for(spacing, ndim, caller)
-    stopper = EarlyStopping(tolerance, patience, caller)
+    ndim, scales, iterations, lrs, sp, stopper = check_pyramid_arguments(
+        moving, fixed, scales, iterations, lr, spacing, tolerance, patience, caller
+    )
     check_lbfgs_settings(history_size, max_line_search, caller)
     batch, full_shape = moving.shape[0], tuple(moving.shape[2:])
     dtype = torch.promote_types(moving.dtype, torch.float32)

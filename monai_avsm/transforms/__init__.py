@@ -14,58 +14,34 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monai_avsm.utils.lazy import lazy_exports
+from monai_avsm.utils.lazy import lazy_package
 
-if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
-    from .array import RandSyntheticDeformation, SyntheticDeformation
-    from .dictionary import (
-        RandSwapPairD,
-        RandSwapPaird,
-        RandSwapPairDict,
-        RandSyntheticDeformationD,
-        RandSyntheticDeformationd,
-        RandSyntheticDeformationDict,
-        WarpByMapD,
-        WarpByMapd,
-        WarpByMapDict,
-    )
-    from .pair_io import SUPPORTED_FORMATS, CheckPaird, LoadPairImaged, SpacingEachd, StoreGeometryd
-    from .synthesis import RandIntensityCorruption, RandLabelIntensity, gaussian_mixture_image
-    from .synthesis_dictionary import (
-        RandLabelMapPairD,
-        RandLabelMapPaird,
-        RandLabelMapPairDict,
-        RandSynthIntensityD,
-        RandSynthIntensityd,
-        RandSynthIntensityDict,
-    )
+if TYPE_CHECKING:  # the lazy exports (``X as X``), each from its module: read by type checkers, IDEs and lazy_package
+    from .array import RandSyntheticDeformation as RandSyntheticDeformation
+    from .array import SyntheticDeformation as SyntheticDeformation
+    from .dictionary import RandSwapPairD as RandSwapPairD
+    from .dictionary import RandSwapPaird as RandSwapPaird
+    from .dictionary import RandSwapPairDict as RandSwapPairDict
+    from .dictionary import RandSyntheticDeformationD as RandSyntheticDeformationD
+    from .dictionary import RandSyntheticDeformationd as RandSyntheticDeformationd
+    from .dictionary import RandSyntheticDeformationDict as RandSyntheticDeformationDict
+    from .dictionary import WarpByMapD as WarpByMapD
+    from .dictionary import WarpByMapd as WarpByMapd
+    from .dictionary import WarpByMapDict as WarpByMapDict
+    from .pair_io import SUPPORTED_FORMATS as SUPPORTED_FORMATS
+    from .pair_io import CheckPaird as CheckPaird
+    from .pair_io import LoadPairImaged as LoadPairImaged
+    from .pair_io import SpacingEachd as SpacingEachd
+    from .pair_io import StoreGeometryd as StoreGeometryd
+    from .synthesis import RandIntensityCorruption as RandIntensityCorruption
+    from .synthesis import RandLabelIntensity as RandLabelIntensity
+    from .synthesis import gaussian_mixture_image as gaussian_mixture_image
+    from .synthesis_dictionary import RandLabelMapPairD as RandLabelMapPairD
+    from .synthesis_dictionary import RandLabelMapPaird as RandLabelMapPaird
+    from .synthesis_dictionary import RandLabelMapPairDict as RandLabelMapPairDict
+    from .synthesis_dictionary import RandSynthIntensityD as RandSynthIntensityD
+    from .synthesis_dictionary import RandSynthIntensityd as RandSynthIntensityd
+    from .synthesis_dictionary import RandSynthIntensityDict as RandSynthIntensityDict
 
 
-__all__ = [
-    "SUPPORTED_FORMATS",
-    "CheckPaird",
-    "LoadPairImaged",
-    "SpacingEachd",
-    "StoreGeometryd",
-    "RandIntensityCorruption",
-    "RandLabelIntensity",
-    "RandLabelMapPairD",
-    "RandLabelMapPairDict",
-    "RandLabelMapPaird",
-    "RandSynthIntensityD",
-    "RandSynthIntensityDict",
-    "RandSynthIntensityd",
-    "gaussian_mixture_image",
-    "RandSwapPairD",
-    "RandSwapPairDict",
-    "RandSwapPaird",
-    "RandSyntheticDeformation",
-    "RandSyntheticDeformationD",
-    "RandSyntheticDeformationDict",
-    "RandSyntheticDeformationd",
-    "SyntheticDeformation",
-    "WarpByMapD",
-    "WarpByMapDict",
-    "WarpByMapd",
-]
-__getattr__, __dir__ = lazy_exports(__name__, __all__)
+__all__, __getattr__, __dir__ = lazy_package(__name__)

@@ -63,6 +63,23 @@ def _like(out: torch.Tensor, ref):
     return MetaTensor(out, meta=dict(ref.meta)) if isinstance(ref, MetaTensor) else out
 
 
+class SharedRandomState(Randomizable):
+    """A ``Randomizable`` whose inner transforms (:meth:`_children`) draw from its own random state :attr:`R`, so that
+    one seed (:meth:`set_random_state`) replays them all. Call :meth:`_share_random_state` once the children exist."""
+
+    def _children(self) -> tuple:
+        return ()
+
+    def _share_random_state(self) -> None:
+        for t in self._children():
+            t.set_random_state(state=self.R)
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
+        super().set_random_state(seed, state)
+        self._share_random_state()
+        return self
+
+
 def check_label(label, name: str, caller: str) -> int:
     """Check a channel-first integer label map ``(1, *S)`` (2 or 3 spatial dims, values >= 0); return its ndim."""
     if not isinstance(label, torch.Tensor):
@@ -178,7 +195,7 @@ class RandLabelIntensity(Randomizable, Transform):
         return _like(gaussian_mixture_image(label, self.means, self.stds, noise), label)
 
 
-class RandIntensityCorruption(Randomizable, Transform):
+class RandIntensityCorruption(SharedRandomState, Transform):
     r"""What a scanner does to an image, in this order, each step with its own probability, then scaling to [0, 1]:
 
     1. bias field (MONAI ``RandBiasField``): :math:`I \exp(\sum_{ijk} c_{ijk} P_i(x) P_j(y) P_k(z))`, Legendre
@@ -251,15 +268,6 @@ class RandIntensityCorruption(Randomizable, Transform):
 
     def _children(self) -> tuple:
         return (self.bias, self.contrast, self.blur, self.lowres, self.noise)
-
-    def _share_random_state(self) -> None:
-        for t in self._children():
-            t.set_random_state(state=self.R)
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
-        super().set_random_state(seed, state)
-        self._share_random_state()
-        return self
 
     def randomize(self, data=None) -> None:
         """Draw which steps run (the steps draw their own parameters from the shared state when they run)."""

@@ -37,16 +37,16 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 
-import numpy as np
 import torch
 from monai.data import MetaTensor
-from monai.transforms import MapTransform, Randomizable
+from monai.transforms import MapTransform
 
 from monai_avsm.functional.maps import compose_maps, warp_image, warp_label
 from monai_avsm.transforms.array import RandSyntheticDeformation, image_spacing
 from monai_avsm.transforms.synthesis import (
     RandIntensityCorruption,
     RandLabelIntensity,
+    SharedRandomState,
     _like,
     _plain,
     check_label,
@@ -72,7 +72,7 @@ def _require(d: Mapping, key: str, caller: str):
     return d[key]
 
 
-class RandLabelMapPaird(Randomizable, MapTransform):
+class RandLabelMapPaird(SharedRandomState, MapTransform):
     r"""A registration pair of deformed copies of one label map (SynthMorph's spatial model), with a known map for
     longitudinal-like pairs.
 
@@ -201,15 +201,8 @@ class RandLabelMapPaird(Randomizable, MapTransform):
         self.deformations: list = []
         self._share_random_state()
 
-    def _share_random_state(self) -> None:
-        self.spatial.set_random_state(state=self.R)
-        if self.pose is not None:
-            self.pose.set_random_state(state=self.R)
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
-        super().set_random_state(seed, state)
-        self._share_random_state()
-        return self
+    def _children(self) -> tuple:
+        return (self.spatial,) if self.pose is None else (self.spatial, self.pose)
 
     def randomize(self, data=None) -> None:
         """Draw the pair's kind (the deformations are drawn in ``__call__``, they need the grid)."""
@@ -287,7 +280,7 @@ class RandLabelMapPaird(Randomizable, MapTransform):
         return d
 
 
-class RandSynthIntensityd(Randomizable, MapTransform):
+class RandSynthIntensityd(SharedRandomState, MapTransform):
     r"""Images for a pair of label maps: a random Gaussian mixture per label (or the real intensities), then random
     scanner effects and the 0.1/99.9 percentile scaling to [0, 1].
 
@@ -360,14 +353,8 @@ class RandSynthIntensityd(Randomizable, MapTransform):
         self.moving_key, self.fixed_key, self.intensity_key = moving_key, fixed_key, intensity_key
         self._share_random_state()
 
-    def _share_random_state(self) -> None:
-        self.mixture.set_random_state(state=self.R)
-        self.corruption.set_random_state(state=self.R)
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None):
-        super().set_random_state(seed, state)
-        self._share_random_state()
-        return self
+    def _children(self) -> tuple:
+        return (self.mixture, self.corruption)
 
     def randomize(self, data=None) -> None:
         """Draw whether the real intensities are used (one draw always, so that replays do not depend on the input)."""

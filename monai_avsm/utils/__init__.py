@@ -14,36 +14,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .enums import BoundaryMode, ComposeOrder, KernelNormalization, LabelWarpMode, LossReduction, MapSpace, StrEnum
-from .lazy import lazy_exports
-from .options import look_up_option
+from .enums import BoundaryMode as BoundaryMode
+from .enums import ComposeOrder as ComposeOrder
+from .enums import KernelNormalization as KernelNormalization
+from .enums import LabelWarpMode as LabelWarpMode
+from .enums import LossReduction as LossReduction
+from .enums import MapSpace as MapSpace
+from .enums import StrEnum as StrEnum
+from .lazy import lazy_package
+from .options import look_up_option as look_up_option
 
 if TYPE_CHECKING:
-    from .validation import (
-        check_binary_mask,
-        check_finite,
-        check_image_pair,
-        check_map,
-        check_same_spatial_shape,
-        check_spatial_tensor,
-        ensure_spacing,
-    )
+    from .validation import check_binary_mask as check_binary_mask
+    from .validation import check_finite as check_finite
+    from .validation import check_image_pair as check_image_pair
+    from .validation import check_map as check_map
+    from .validation import check_same_spatial_shape as check_same_spatial_shape
+    from .validation import check_spatial_tensor as check_spatial_tensor
+    from .validation import ensure_spacing as ensure_spacing
 
-__all__ = [
-    "BoundaryMode",
-    "ComposeOrder",
-    "KernelNormalization",
-    "LabelWarpMode",
-    "LossReduction",
-    "MapSpace",
-    "StrEnum",
-    "look_up_option",
-    "check_binary_mask",
-    "check_finite",
-    "check_image_pair",
-    "check_map",
-    "check_same_spatial_shape",
-    "check_spatial_tensor",
-    "ensure_spacing",
-]
-__getattr__, __dir__ = lazy_exports(__name__, __all__)
+__all__, __getattr__, __dir__ = lazy_package(__name__)

@@ -15,15 +15,25 @@
 one-pair path start in well under a second, while ``$import monai_avsm`` followed by
 ``$monai_avsm.losses.MKLNCCLoss(...)`` in a bundle config works as with eager imports.
 
-A package states its exports once, in the form type checkers and IDEs read: the relative imports of its
-``if TYPE_CHECKING:`` block (which module defines each name) and a literal ``__all__`` (a ``py.typed`` package's
-public names; type checkers read only a literal one). :func:`lazy_exports` reads the same imports from the
-package's source at run time, so no third table repeats them::
+A package states each export once, in the explicit re-export form of PEP 484 and of pyright's rules for a
+``py.typed`` package, ``from .module import Name as Name`` (``from . import sub as sub`` for a submodule): lazy ones
+inside its ``if TYPE_CHECKING:`` block (type checkers and IDEs see which module defines each name; nothing is imported
+at run time), eager ones (light names such as ``__version__`` or the enums of :mod:`monai_avsm.utils`) at top level.
+:func:`lazy_package` reads those imports from the package's source at run time and returns ``__all__`` (the names in
+source order), ``__getattr__`` and ``__dir__``, so no list repeats them::
 
     if TYPE_CHECKING:
-        from .registration import register, register_pairs
+        from .registration import register as register
+        from .registration import register_pairs as register_pairs
 
-    __all__ = ["register", "register_pairs"]
+    __all__, __getattr__, __dir__ = lazy_package(__name__)
+
+Why this form: type checkers read only a literal ``__all__``, and a package that kept one would name every export a
+second time; without one, they take a ``py.typed`` package's public names from the ``X as X`` imports (any other import
+is private), so the imports alone state the interface. ``__all__`` is still there at run time, for ``from pkg import
+*``, the docs and the tests. A package that imports its names eagerly and has no lazy ones sets ``__all__ =
+exported_names(__name__)``. :func:`lazy_exports` is the older form, for a package that lists ``__all__`` itself::
+
     __getattr__, __dir__ = lazy_exports(__name__, __all__)
 """
 
@@ -33,7 +43,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["lazy_exports", "package_modules", "type_checking_imports"]
+__all__ = ["exported_names", "lazy_exports", "lazy_package", "package_modules", "type_checking_imports"]
 
 
 def package_modules(package: str, packages_only: bool = False) -> tuple[str, ...]:
@@ -47,6 +57,19 @@ def package_modules(package: str, packages_only: bool = False) -> tuple[str, ...
     return tuple(sorted(m.name for m in found))
 
 
+def _is_type_checking_block(node: Any) -> bool:
+    import ast
+
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
+def _package_source(package: str) -> str:
+    import sys
+
+    with open(sys.modules[package].__file__, encoding="utf-8") as f:
+        return f.read()
+
+
 def type_checking_imports(source: str) -> dict[str, str]:
     """Name -> relative module (``".registration"``; ``"."`` for a submodule imported as ``from . import x``) of the
     relative imports inside the ``if TYPE_CHECKING:`` blocks of a module's ``source``."""
@@ -54,7 +77,7 @@ def type_checking_imports(source: str) -> dict[str, str]:
 
     found: dict[str, str] = {}
     for node in ast.parse(source).body:
-        if not (isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"):
+        if not _is_type_checking_block(node):
             continue
         for stmt in node.body:
             if isinstance(stmt, ast.ImportFrom) and stmt.level > 0:
@@ -62,6 +85,51 @@ def type_checking_imports(source: str) -> dict[str, str]:
                 for alias in stmt.names:
                     found[alias.asname or alias.name] = module
     return found
+
+
+def exported_names(package: str, source: str | None = None) -> list[str]:
+    """The names the imported ``package`` re-exports in the explicit form, ``from .module import Name as Name`` or
+    ``from . import sub as sub``, at top level or inside its ``if TYPE_CHECKING:`` blocks, in source order: its
+    ``__all__``.
+
+    Args:
+        package: the package's ``__name__``.
+        source: the package's ``__init__`` source (default: read from its ``__file__``).
+    """
+    import ast
+
+    if source is None:
+        source = _package_source(package)
+    names: list[str] = []
+    for node in ast.parse(source).body:
+        for stmt in node.body if _is_type_checking_block(node) else [node]:
+            if isinstance(stmt, ast.ImportFrom) and stmt.level > 0:
+                names += [alias.name for alias in stmt.names if alias.asname == alias.name]
+    return names
+
+
+def lazy_package(
+    package: str, submodules: Sequence[str] | None = None, source: str | None = None
+) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
+    """``(__all__, __getattr__, __dir__)`` of ``package``: :func:`exported_names` (the ``X as X`` imports of its
+    source), each of them that is imported only under ``TYPE_CHECKING`` imported on first access (:func:`lazy_exports`).
+
+    Args:
+        package: the package's ``__name__`` (imported: this is called from its ``__init__``).
+        submodules: as for :func:`lazy_exports`.
+        source: the package's ``__init__`` source (default: read from its ``__file__``).
+
+    Example::
+
+        if TYPE_CHECKING:
+            from .mk_lncc import MKLNCCLoss as MKLNCCLoss
+
+        __all__, __getattr__, __dir__ = lazy_package(__name__)
+    """
+    if source is None:
+        source = _package_source(package)
+    names = exported_names(package, source)
+    return (names, *lazy_exports(package, names, submodules, source))
 
 
 def lazy_exports(
@@ -92,8 +160,7 @@ def lazy_exports(
     if submodules is None:
         submodules = package_modules(package)
     if source is None:
-        with open(module_obj.__file__, encoding="utf-8") as f:
-            source = f.read()
+        source = _package_source(package)
     imported = type_checking_imports(source)
     modules = set(submodules)
     where = {name: imported[name] for name in names if name in imported and imported[name] != "."}

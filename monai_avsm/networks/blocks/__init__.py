@@ -13,9 +13,12 @@ the vSVF warp block."""
 
 from __future__ import annotations
 
-from .integrator import MapAdvection
-from .smoother import MultiGaussianSmoother
-from .vsvf_warp import VSVFWarp
-from .warp import LabelMapWarp, MapWarp
+from monai_avsm.utils.lazy import exported_names
 
-__all__ = ["LabelMapWarp", "MapAdvection", "MapWarp", "MultiGaussianSmoother", "VSVFWarp"]
+from .integrator import MapAdvection as MapAdvection
+from .smoother import MultiGaussianSmoother as MultiGaussianSmoother
+from .vsvf_warp import VSVFWarp as VSVFWarp
+from .warp import LabelMapWarp as LabelMapWarp
+from .warp import MapWarp as MapWarp
+
+__all__ = exported_names(__name__)

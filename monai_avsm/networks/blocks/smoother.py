@@ -17,7 +17,8 @@ per grid, spacing, dtype and device (the cache is not part of the state dict).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -87,6 +88,20 @@ class MultiGaussianSmoother(nn.Module):
     def _method_for(self, spatial_shape: Sequence[int]) -> str:
         return smoothing_method(spatial_shape, self.method)
 
+    def _cached(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """``build()``, kept by ``key`` in a cache of the last :attr:`_max_cache` kernels. Not while tracing: a cached
+        kernel becomes a constant and a fresh one an op, so two traces of the same call (torch.jit.trace's check,
+        MONAI's ckpt_export) would give different graphs."""
+        if torch.jit.is_tracing():
+            return build()
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        self._cache[key] = build()
+        if len(self._cache) > self._max_cache:
+            self._cache.popitem(last=False)
+        return self._cache[key]
+
     def kernel_matrices(
         self, spatial_shape: Sequence[int], spacing: Sequence[float] | None, dtype: torch.dtype, device: torch.device
     ) -> tuple[torch.Tensor, ...]:
@@ -94,41 +109,27 @@ class MultiGaussianSmoother(nn.Module):
         shape = tuple(int(n) for n in spatial_shape)
         unit = kernel_unit_spacing(shape, spacing, self.normalization)
         key = ("separable", shape, tuple(round(u, 12) for u in unit), dtype, str(device))
-        if torch.jit.is_tracing():  # see kernel_fft
-            return multi_gaussian_kernel_matrices(shape, unit, self.sigmas, self.weights, self.boundary, dtype, device)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        self._cache[key] = multi_gaussian_kernel_matrices(
-            shape, unit, self.sigmas, self.weights, self.boundary, dtype, device
+        return self._cached(
+            key,
+            lambda: multi_gaussian_kernel_matrices(
+                shape, unit, self.sigmas, self.weights, self.boundary, dtype, device
+            ),
         )
-        if len(self._cache) > self._max_cache:
-            self._cache.popitem(last=False)
-        return self._cache[key]
 
     def kernel_fft(
         self, spatial_shape: Sequence[int], spacing: Sequence[float] | None, dtype: torch.dtype, device: torch.device
     ) -> tuple[torch.Tensor, tuple[int, ...]]:
-        """The kernel's ``rfftn`` and the FFT grid for fields on ``spatial_shape`` (cached)."""
+        """The kernel's ``rfftn`` and the FFT grid for fields on ``spatial_shape`` (cached, not while tracing)."""
         shape = tuple(int(n) for n in spatial_shape)
         unit = kernel_unit_spacing(shape, spacing, self.normalization)
         key = (shape, tuple(round(u, 12) for u in unit), dtype, str(device))
-        if torch.jit.is_tracing():
-            # no cache while tracing: a cached kernel becomes a constant and a fresh one an op, so two traces of the
-            # same call (torch.jit.trace's check, MONAI's ckpt_export) would give different graphs
+
+        def build() -> tuple[torch.Tensor, tuple[int, ...]]:
+            # the spectrum is built on the FFT grid: for zero boundaries gaussian_1d lays it out on fft_size(2N-1)
             grid = fft_grid_shape(shape, self.boundary)
-            khat = multi_gaussian_kernel_fft(shape, unit, self.sigmas, self.weights, self.boundary, dtype, device)
-            return khat, grid
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        grid = fft_grid_shape(shape, self.boundary)
-        khat = multi_gaussian_kernel_fft(shape, unit, self.sigmas, self.weights, self.boundary, dtype, device)
-        # the kernel spectrum is built on the FFT grid: for zero boundaries gaussian_1d lays it out on fft_size(2N-1)
-        self._cache[key] = (khat, grid)
-        if len(self._cache) > self._max_cache:
-            self._cache.popitem(last=False)
-        return khat, grid
+            return multi_gaussian_kernel_fft(shape, unit, self.sigmas, self.weights, self.boundary, dtype, device), grid
+
+        return self._cached(key, build)
 
     def forward(self, m: torch.Tensor, spacing: Sequence[float] | torch.Tensor | None = None) -> torch.Tensor:
         ndim = check_spatial_tensor(m, "m", "MultiGaussianSmoother")

@@ -14,22 +14,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monai_avsm.utils.lazy import lazy_exports
+from monai_avsm.utils.lazy import lazy_package
 
-if TYPE_CHECKING:  # where each name of __all__ is defined: read by type checkers, IDEs and lazy_exports
-    from .affine_net import AffineNet, MultiStepAffineNet
-    from .avsm_net import AVSMNet
-    from .base import MultiStepRegistrationNet, split_symmetric
-    from .momentum_net import MomentumUNet
-    from .vsvf_net import VSVFNet
+if TYPE_CHECKING:  # the lazy exports (``X as X``), each from its module: read by type checkers, IDEs and lazy_package
+    from .affine_net import AffineNet as AffineNet
+    from .affine_net import MultiStepAffineNet as MultiStepAffineNet
+    from .avsm_net import AVSMNet as AVSMNet
+    from .base import MultiStepRegistrationNet as MultiStepRegistrationNet
+    from .base import split_symmetric as split_symmetric
+    from .momentum_net import MomentumUNet as MomentumUNet
+    from .vsvf_net import VSVFNet as VSVFNet
 
-__all__ = [
-    "AVSMNet",
-    "AffineNet",
-    "MomentumUNet",
-    "MultiStepAffineNet",
-    "MultiStepRegistrationNet",
-    "VSVFNet",
-    "split_symmetric",
-]
-__getattr__, __dir__ = lazy_exports(__name__, __all__)
+__all__, __getattr__, __dir__ = lazy_package(__name__)
