@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(milliseconds; for pairs that already share a pose)",
     )
     reg.add_argument(
+        "--no-network",
+        action="store_true",
+        help="accurate path without the network (no model loaded): the initial alignment and the optimisation alone, "
+        "for images the brain model was not trained on (other anatomy or contrast); not with --fast or --prealign",
+    )
+    reg.add_argument(
         "--similarity",
         choices=("lncc", "mi"),
         default="lncc",
@@ -238,6 +244,9 @@ def _check_register_args(parser: argparse.ArgumentParser, args) -> None:
     """Argument and input-file errors before any heavy import (nibabel reads the NIfTI headers only)."""
     from monai_avsm.data.files import check_image_file
 
+    if args.no_network and (args.fast or args.prealign is not None):
+        parser.error("register: --no-network is the accurate path without the network (not with --fast or --prealign)")
+
     if args.pairs is not None:
         if not args.fast and (args.refine or args.spacing is not None):
             parser.error("register: --refine and --spacing belong to --fast (the network's path)")
@@ -291,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_seconds=args.max_seconds,
                 similarity=args.similarity,
                 prealignment=args.prealign,
+                use_network=not args.no_network,
             )
             if args.pairs is not None:
                 from monai_avsm.apps.registration import register_pairs

@@ -243,6 +243,7 @@ def register(
     max_seconds: float | None = None,
     similarity: str = "lncc",
     prealignment: str | None = None,
+    use_network: bool = True,
 ) -> dict[str, Any]:
     r"""Register one pair and write the results into ``output_dir``.
 
@@ -296,6 +297,8 @@ def register(
             one pass), ``"initial_alignment"`` (the rotation search and affine optimisation of the accurate mode,
             about 1.5 s: ``--fast`` is then never far off in pose, e.g. scanner-space brains 0.48 -> 0.71 Dice), or
             ``None``: the bundle's ``prealignment`` setting (``initial_alignment`` for the shipped model).
+        use_network: accurate mode: ``False`` skips the network (no model is loaded): the initial alignment and the
+            optimisation alone, for images the model was not trained on (other anatomy or contrast), or to compare.
 
     Returns:
         ``{"output_dir", "files" (name -> path), "metrics", "timings", "device", "settings", "record"}``; ``record``
@@ -326,6 +329,10 @@ def register(
         raise ValueError(f"register: 'similarity' must be one of {SIMILARITIES}, got {similarity!r}.")
     if similarity != "lncc" and mode == "fast":
         raise ValueError("register: 'similarity' applies to mode='accurate' (the network was trained with mk-LNCC).")
+    if not use_network and mode == "fast":
+        raise ValueError("register: use_network=False applies to mode='accurate' (the fast mode is the network).")
+    if not use_network and prealignment is not None:
+        raise ValueError("register: 'prealignment' is the network's pre-alignment; use_network=False runs none.")
     if max_seconds is not None and not max_seconds > 0:
         raise ValueError(f"register: 'max_seconds' must be > 0 or None, got {max_seconds}.")
     if mode == "accurate" and spacing is not None:
@@ -342,7 +349,7 @@ def register(
     out_dir = _check_output(output_dir, overwrite)
     dev = resolve_device(device) if network is None else None
     bar = Progress(
-        5 if mode == "accurate" else 3,
+        (5 if use_network else 4) if mode == "accurate" else 3,
         "monai-avsm register",
         progress,
         _LOGGER,
@@ -378,98 +385,109 @@ def register(
         timings["setup_seconds"] = time.perf_counter() - t0
         bar.done()
 
-        # the network's pass: the --fast result, and the network's affine as a candidate of the accurate path
-        bar.step("network")
-        t0 = time.perf_counter()
-        from monai_avsm.optimization.alignment import center_of_mass_alignment
-
-        com = center_of_mass_alignment(
-            images["moving"].data[None], images["fixed"].data[None], moving_native.affine, fixed_native.affine
-        )
-        report["center_of_mass_shift_mm"] = com[:-1, -1].tolist()
-        prealigned = None
-        pre = com
-        if prealignment is not None:
-            from monai_avsm.apps.bundle import PREALIGNMENTS
-
-            if prealignment not in PREALIGNMENTS:
-                raise ValueError(
-                    f"register: 'prealignment' must be one of {PREALIGNMENTS} or None, got {prealignment!r}."
-                )
-            settings = {**settings, "prealignment": prealignment}
-        if settings.get("prealignment") == "initial_alignment":
-            # a model trained on pairs after the initial alignment sees its inputs the same way (rotation search and
-            # affine optimisation, about 2 s on 2 cores), in both modes
-            from monai_avsm.optimization.alignment import initial_alignment
-
-            t1 = time.perf_counter()
-            prealigned = initial_alignment(
-                images["moving"].data[None],
-                images["fixed"].data[None],
-                moving_native.affine,
-                fixed_native.affine,
-                mode="full",
-                mask=None
-                if mask_image is None
-                else (working_mask(mask_image, fixed_native, torch.device("cpu"))[0, 0] > 0).to(torch.float32),
-            )
-            pre = prealigned["matrix"].to(torch.float64).cpu()
-            timings["prealignment_seconds"] = time.perf_counter() - t1
-            report["prealignment"] = {
-                "method": "initial_alignment",
-                "chosen": prealigned["chosen"],
-                "seconds": round(timings["prealignment_seconds"], 3),
-            }
-        mov, fix, m_aff, f_aff = _working_pair(images, settings, spacing, pre)
-        fixed_grid = Grid(tuple(fix.shape[2:]), f_aff, files["fixed"])
-        geometry = PairGeometry(
-            fixed=fixed_grid,
-            moving=Grid(tuple(mov.shape[2:]), m_aff, files["moving"]),
-            fixed_native=fixed_native,
-            moving_native=moving_native,
-            files={k: files.get(k) for k in _INPUTS},
-        )
-        voxel_spacing = fixed_grid.spacing
-        if isinstance(network, InferenceNetwork):
-            net = network
-        elif network is not None or iterations > 0:  # the refinement needs the eager network's vSVF warp
-            pair = network if network is not None else load_bundle_network(bundle_dir, dev, model_path)
-            net = load_inference_network(spacing=voxel_spacing, network=pair)
-        else:
-            net = load_inference_network(bundle_dir, dev, model_path, spacing=voxel_spacing, cache=cache)
-        dev = net.device
-        timings["model_seconds"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        pred = net(mov.to(dev), fix.to(dev))
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        timings["network_seconds"] = time.perf_counter() - t0
-        integrator = net.integrator
-        refine_info: dict[str, Any] = {"iterations": iterations}
-        if iterations > 0:
-            bar.step(f"refinement ({iterations} iterations)")
+        net = None
+        if use_network:
+            # the network's pass: the --fast result, and the network's affine as a candidate of the accurate path
+            bar.step("network")
             t0 = time.perf_counter()
-            from monai_avsm.optimization import refine as refine_fn
+            from monai_avsm.optimization.alignment import center_of_mass_alignment
 
-            options: dict[str, Any] = {"iterations": iterations, "progress": progress}
-            vsvf = getattr(net.eager, "vsvf_net", None)
-            if vsvf is not None:
-                options["warp"] = vsvf.warp
-            options["spacing"] = torch.tensor([voxel_spacing], dtype=torch.float64, device=dev)
-            if mask_image is not None:
-                options["mask"] = working_mask(mask_image, fixed_grid, dev)
-            with torch.enable_grad():
-                pred = refine_fn(pred, **options)
-            refine_info.update(
-                initial_loss=float(pred["initial_loss"][0]),
-                loss=float(pred["loss"][0]),
-                improved=bool(pred["improved"][0]),
+            com = center_of_mass_alignment(
+                images["moving"].data[None], images["fixed"].data[None], moving_native.affine, fixed_native.affine
             )
-            timings["refine_seconds"] = time.perf_counter() - t0
-        bar.done()
+            report["center_of_mass_shift_mm"] = com[:-1, -1].tolist()
+            prealigned = None
+            pre = com
+            if prealignment is not None:
+                from monai_avsm.apps.bundle import PREALIGNMENTS
+
+                if prealignment not in PREALIGNMENTS:
+                    raise ValueError(
+                        f"register: 'prealignment' must be one of {PREALIGNMENTS} or None, got {prealignment!r}."
+                    )
+                settings = {**settings, "prealignment": prealignment}
+            if settings.get("prealignment") == "initial_alignment":
+                # a model trained on pairs after the initial alignment sees its inputs the same way (rotation search and
+                # affine optimisation, about 2 s on 2 cores), in both modes
+                from monai_avsm.optimization.alignment import initial_alignment
+
+                t1 = time.perf_counter()
+                prealigned = initial_alignment(
+                    images["moving"].data[None],
+                    images["fixed"].data[None],
+                    moving_native.affine,
+                    fixed_native.affine,
+                    mode="full",
+                    mask=None
+                    if mask_image is None
+                    else (working_mask(mask_image, fixed_native, torch.device("cpu"))[0, 0] > 0).to(torch.float32),
+                )
+                pre = prealigned["matrix"].to(torch.float64).cpu()
+                timings["prealignment_seconds"] = time.perf_counter() - t1
+                report["prealignment"] = {
+                    "method": "initial_alignment",
+                    "chosen": prealigned["chosen"],
+                    "seconds": round(timings["prealignment_seconds"], 3),
+                }
+            mov, fix, m_aff, f_aff = _working_pair(images, settings, spacing, pre)
+            fixed_grid = Grid(tuple(fix.shape[2:]), f_aff, files["fixed"])
+            geometry = PairGeometry(
+                fixed=fixed_grid,
+                moving=Grid(tuple(mov.shape[2:]), m_aff, files["moving"]),
+                fixed_native=fixed_native,
+                moving_native=moving_native,
+                files={k: files.get(k) for k in _INPUTS},
+            )
+            voxel_spacing = fixed_grid.spacing
+            if isinstance(network, InferenceNetwork):
+                net = network
+            elif network is not None or iterations > 0:  # the refinement needs the eager network's vSVF warp
+                pair = network if network is not None else load_bundle_network(bundle_dir, dev, model_path)
+                net = load_inference_network(spacing=voxel_spacing, network=pair)
+            else:
+                net = load_inference_network(bundle_dir, dev, model_path, spacing=voxel_spacing, cache=cache)
+            dev = net.device
+            timings["model_seconds"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            pred = net(mov.to(dev), fix.to(dev))
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            timings["network_seconds"] = time.perf_counter() - t0
+            integrator = net.integrator
+            refine_info: dict[str, Any] = {"iterations": iterations}
+            if iterations > 0:
+                bar.step(f"refinement ({iterations} iterations)")
+                t0 = time.perf_counter()
+                from monai_avsm.optimization import refine as refine_fn
+
+                options: dict[str, Any] = {"iterations": iterations, "progress": progress}
+                vsvf = getattr(net.eager, "vsvf_net", None)
+                if vsvf is not None:
+                    options["warp"] = vsvf.warp
+                options["spacing"] = torch.tensor([voxel_spacing], dtype=torch.float64, device=dev)
+                if mask_image is not None:
+                    options["mask"] = working_mask(mask_image, fixed_grid, dev)
+                with torch.enable_grad():
+                    pred = refine_fn(pred, **options)
+                refine_info.update(
+                    initial_loss=float(pred["initial_loss"][0]),
+                    loss=float(pred["loss"][0]),
+                    improved=bool(pred["improved"][0]),
+                )
+                timings["refine_seconds"] = time.perf_counter() - t0
+            bar.done()
+
+        else:  # the accurate path alone: no model is loaded
+            dev = resolve_device(device) if dev is None else dev
+            refine_info = {"iterations": 0}
+            prealigned = None
 
         if mode == "accurate":
-            network_affine = NativeResampler(geometry).world_affine(pred["affine"][0].detach().cpu())
+            network_affine = None
+            network_points = None
+            if net is not None:
+                network_affine = NativeResampler(geometry).world_affine(pred["affine"][0].detach().cpu())
+                network_points = NativeResampler(geometry).points(pred["map"][0].detach())
             started: list[str] = []
 
             def step(name: str) -> None:
@@ -478,7 +496,6 @@ def register(
                 started.append(name)
                 bar.step(name)
 
-            network_points = NativeResampler(geometry).points(pred["map"][0].detach())
             pred, geometry, integrator, accurate_report = accurate_registration(
                 images,
                 mask_image,
@@ -539,7 +556,7 @@ def register(
             "mode": mode,
             "max_seconds": max_seconds,
             "similarity": similarity,
-            "network": net.source,
+            "network": net.source if net is not None else None,
             "overwrite": bool(overwrite),
         }
         full = to_jsonable(
@@ -645,6 +662,7 @@ def register_pairs(
     max_seconds: float | None = None,
     similarity: str = "lncc",
     prealignment: str | None = None,
+    use_network: bool = True,
 ) -> dict[str, Any]:
     """Register many pairs with the model loaded once: one sub-folder per pair in ``output_dir``, ``summary.csv`` and
     ``summary.json`` with one row per pair (status, Dice when labels are given, folds, inverse consistency, time).
@@ -657,7 +675,8 @@ def register_pairs(
             ``moving_label``, ``fixed_label``, ``mask``, ``name`` (the sub-folder; default
             ``<index>_<moving stem>_to_<fixed stem>``).
         output_dir: a new (or empty) folder.
-        refine, spacing, device, bundle_dir, model_path, outputs, mode, max_seconds, similarity, prealignment: as
+        refine, spacing, device, bundle_dir, model_path, outputs, mode, max_seconds, similarity, prealignment,
+            use_network: as
             :func:`register`, for every pair.
         overwrite: write into a non-empty ``output_dir``.
         progress: a progress bar over the pairs.
@@ -680,7 +699,8 @@ def register_pairs(
         raise ValueError("register_pairs: two pairs have the same 'name'; each pair needs its own sub-folder.")
     os.makedirs(out, exist_ok=True)
     t0 = time.perf_counter()
-    loaded = load_bundle_network(bundle_dir, resolve_device(device, "register_pairs"), model_path)
+    dev = resolve_device(device, "register_pairs")
+    loaded = load_bundle_network(bundle_dir, dev, model_path) if use_network else None
     load_seconds = time.perf_counter() - t0
     rows: list[dict[str, Any]] = []
     bar = Progress(len(items), "monai-avsm register --pairs", progress, _LOGGER, unit="pair", leave=True)
@@ -706,6 +726,10 @@ def register_pairs(
                     max_seconds=max_seconds,
                     similarity=similarity,
                     prealignment=prealignment,
+                    use_network=use_network,
+                    bundle_dir=bundle_dir,
+                    model_path=model_path,
+                    device=dev,
                 )
                 m = result["metrics"]
                 row.update(status="ok", error="", folder=result["output_dir"])

@@ -139,6 +139,32 @@ class TestRegisterAccurate(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "similarity"):
             monai_avsm.register(paths[0], PAIR["fixed"], os.path.join(self.tmp, "y"), similarity="mi", mode="fast")
 
+    def test_without_the_network(self):
+        """use_network=False (--no-network): the initial alignment and the optimisation alone, no model loaded; on
+        this pair as good as with the network (whose affine and map are only candidates), and the options that
+        belong to the network are refused."""
+        out = monai_avsm.register(
+            PAIR["moving"],
+            PAIR["fixed"],
+            os.path.join(self.tmp, "no_network"),
+            moving_label=PAIR["moving_label"],
+            fixed_label=PAIR["fixed_label"],
+            progress=False,
+            use_network=False,
+        )
+        m, report = out["metrics"], out["record"]["registration"]
+        self.assertIsNone(out["settings"]["network"])
+        self.assertNotIn("network", report["alignment"]["candidates"])
+        self.assertNotIn("network_seconds", out["timings"])
+        self.assertEqual(report["optimisation"]["started_from"], "identity")
+        self.assertEqual(m["jacobian"]["folds"], 0)
+        self.assertGreater(m["dice_avsm"], m["dice_identity"] + 0.01)
+        self.assertAlmostEqual(m["dice_avsm"], self.result["metrics"]["dice_avsm"], delta=0.01)
+        for kw in ({"mode": "fast"}, {"prealignment": "initial_alignment"}):
+            with self.assertRaisesRegex(ValueError, "use_network|network's pre-alignment"):
+                monai_avsm.register(PAIR["moving"], PAIR["fixed"], os.path.join(self.tmp, "z"), use_network=False,
+                                    progress=False, **kw)  # fmt: skip
+
     def test_time_budget_and_fast_only_options(self):
         out = monai_avsm.register(
             PAIR["moving"], PAIR["fixed"], os.path.join(self.tmp, "budget"), progress=False, max_seconds=1.0

@@ -129,6 +129,14 @@ class TestRegisterIO(unittest.TestCase):
             self.assertNotIn(name, names)
         self.assertFalse([n for n in os.listdir(self.tmp) if n.endswith(".partial")])
 
+    def test_no_network_options_are_refused(self):
+        for extra in (("--fast",), ("--prealign", "initial_alignment")):
+            out = self.path("no_network_bad")
+            with self.assertRaises(SystemExit) as ctx:
+                _run("register", PAIR["moving"], PAIR["fixed"], "--out", out, "--no-network", *extra)
+            self.assertEqual(ctx.exception.code, 2)
+            self.assertFalse(os.path.exists(out))
+
     def test_blank_inputs_are_refused_before_any_work(self):
         fixed = nib.load(PAIR["fixed"])
         cases = {
