@@ -44,11 +44,11 @@ from monai_avsm.optimization.utils import (
     PyramidLevel,
     batched_field,
     check_pair,
+    fold_backoff,
     momentum_shape,
     per_sample_similarity,
     run_pyramid,
     scale_shape,
-    scaled_spacing,
     seeded,
     spacing_for,
     vsvf_increment_step,
@@ -561,19 +561,11 @@ def deformable_opt(
         m = state["momentum"]
         with torch.no_grad():
             mov, fix = moving_n, fixed_n
-            scale_used, n_back = 1.0, 0
-            initial_folds = (jacobian_determinant(phi_init) <= 0).flatten(1).sum(1)
-            while True:
-                mm = m * scale_used
-                velocity, phi, warped, _ = vsvf_increment_step(warp, mm, phi_init, mov, sp)
-                folds = (jacobian_determinant(phi) <= 0).flatten(1).sum(1)
-                if not fold_safeguard or bool((folds <= initial_folds).all()) or n_back >= 10:
-                    break
-                scale_used *= 0.8
-                n_back += 1
+            safe = fold_backoff(warp, m, phi_init, mov, sp, enabled=fold_safeguard)
+            mm, velocity, phi, warped = safe["momentum"], safe["velocity"], safe["map"], safe["warped"]
+            folds, scale_used = safe["folds"], safe["scale"]
             sim = level_similarity(k, full_shape, mask)
-            low_sp = scaled_spacing(sp, full_shape, tuple(mm.shape[2:]))
-            final = per_sample_similarity(sim, warped, fix, caller) + regularizers[k](mm, velocity, low_sp)
+            final = per_sample_similarity(sim, warped, fix, caller) + regularizers[k](mm, velocity, safe["low_spacing"])
             warped_out = warp_image(moving.detach().to(dtype), phi)
     level_records = []
     for j, (scale, shape) in enumerate(zip(levels, run["shapes"])):

@@ -29,6 +29,7 @@ from monai_avsm.optimization.utils import (
     batched_field,
     check_pair,
     default_similarity,
+    fold_backoff,
     masked_default_similarity,
     momentum_shape,
     per_sample_similarity,
@@ -62,6 +63,7 @@ def refine(
     seed: int | None = None,
     progress: bool = True,
     mask: torch.Tensor | None = None,
+    fold_safeguard: bool = True,
 ) -> dict:
     r"""Refine an ``AVSMNet`` output by optimising one more vSVF step per pair, starting at the network's result.
 
@@ -85,6 +87,13 @@ def refine(
     :class:`~monai_avsm.losses.MKLNCCLoss`). The "never worse" guarantee then holds for this masked objective, and
     ``"loss"``/``"initial_loss"`` are masked values.
 
+    Fold safeguard (``fold_safeguard=True``, a project addition, as in
+    :func:`~monai_avsm.optimization.deformable_opt`): a refined map with more voxels of :math:`\det J \le 0` than
+    the network's has its momentum scaled by 0.8 until it has no more (at most 10 times,
+    :func:`~monai_avsm.optimization.utils.fold_backoff`); a pair still above, or whose objective is then no longer
+    below the network's, keeps the network's result. (On the scanner-space brains, 20 iterations without it left up
+    to 32 folding voxels.)
+
     Args:
         net_output: the dict of :class:`~monai_avsm.networks.nets.AVSMNet` (or ``VSVFNet``/``MultiStepAffineNet``):
             ``"map"`` ``(B, D, *S)`` is required; ``"moving"``/``"fixed"`` are used when the arguments are omitted.
@@ -104,6 +113,7 @@ def refine(
         seed, progress: as :func:`vsvf_opt`.
         mask: ``None`` or a binary fixed-image mask on the images' grid, ``(B, 1, *S)`` or ``(1, 1, *S)`` (bool,
             integer or floating with values 0 and 1 only), restricting the similarity to it.
+        fold_safeguard: apply the momentum back-off above.
 
     Returns:
         a new dict with the keys of ``net_output`` (the ``"_ts"`` target->source keys are dropped: only the
@@ -115,7 +125,7 @@ def refine(
         - ``"affine"``, ``"affine_map"``, ... unchanged; ``"moving"``, ``"fixed"``: the inputs;
         - ``"loss"`` and ``"initial_loss"`` ``(B,)``: the objective after refinement and at the network's result,
           ``"improved"`` ``(B,)`` bool, ``"history"`` (the batch-mean objective at the start and after every
-          iteration), ``"iterations"`` and ``"seconds"``.
+          iteration), ``"iterations"``, ``"fold_backoff_steps"`` (the safeguard's) and ``"seconds"``.
 
     Raises:
         TypeError: ``net_output`` is not a dict (e.g. ``AVSMNet(output="warped")``), non-tensor inputs.
@@ -174,7 +184,7 @@ def refine(
             base_warped = warp_image(mov, base)
         initial = per_sample_similarity(sim, base_warped, fix, caller)  # the regulariser is 0 at m = 0
     state = {"momentum": zeros, "velocity": zeros, "map": base, "warped": base_warped}
-    final, history, done = initial, [float(initial.mean())], 0
+    final, history, done, fold_steps = initial, [float(initial.mean())], 0, 0
     if iterations > 0:
         found: dict = {}
 
@@ -194,6 +204,18 @@ def refine(
             mask = improved.reshape(-1, *([1] * (value.ndim - 1)))
             state[key] = torch.where(mask, value, state[key])
         final = torch.where(improved, best.values, initial)
+        if fold_safeguard and bool(improved.any()):
+            safe = fold_backoff(warp, state["momentum"], base, mov, sp)
+            if safe["steps"] > 0:
+                values = per_sample_similarity(sim, safe["warped"], fix, caller)
+                values = values + regularizer(safe["momentum"], safe["velocity"], safe["low_spacing"])
+                keep = improved & (safe["folds"] <= safe["initial_folds"]) & (values < initial)
+                for key in ("momentum", "velocity", "map", "warped"):
+                    mask_b = keep.reshape(-1, *([1] * (safe[key].ndim - 1)))
+                    fallback = zeros if key in ("momentum", "velocity") else (base if key == "map" else base_warped)
+                    state[key] = torch.where(mask_b, safe[key], fallback)
+                final = torch.where(keep, values, initial)
+            fold_steps = safe["steps"]
     improved = final < initial
 
     out = {k: v for k, v in net_output.items() if not k.endswith("_ts")}
@@ -209,6 +231,7 @@ def refine(
         improved=improved,
         history=history,
         iterations=done,
+        fold_backoff_steps=fold_steps,
         seconds=time.perf_counter() - start_time,
     )
     return out

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from monai_avsm.functional.jacobian import jacobian_determinant
 from monai_avsm.functional.maps import resample_map, warp_image
 from monai_avsm.functional.windows import default_lncc_settings, paper_lncc_stride
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
@@ -57,6 +58,7 @@ __all__ = [
     "per_sample_similarity",
     "momentum_shape",
     "vsvf_increment_step",
+    "fold_backoff",
     "BestIterate",
     "EarlyStopping",
     "seeded",
@@ -388,6 +390,43 @@ def vsvf_increment_step(
     phi = initial_map + resample_map(map_low - phi0_low, full_shape)
     warped = warp_image(source.to(phi.dtype), phi, mode="bilinear", padding_mode="zeros")
     return velocity, phi, warped, low_spacing
+
+
+@torch.no_grad()
+def fold_backoff(
+    warp,
+    momentum: torch.Tensor,
+    initial_map: torch.Tensor,
+    source: torch.Tensor,
+    spacing: Sequence[float],
+    enabled: bool = True,
+    factor: float = 0.8,
+    max_steps: int = 10,
+) -> dict:
+    r"""The fold safeguard of the per-pair vSVF optimisations (``deformable_opt``, ``refine``; a project addition).
+
+    While the map :math:`\Phi(s\,m)` of :func:`vsvf_increment_step` has, for some pair, more voxels with
+    :math:`\det J \le 0` (:func:`~monai_avsm.functional.jacobian_determinant`) than ``initial_map`` has, the
+    momentum scale :math:`s` (from 1) is multiplied by ``factor``, at most ``max_steps`` times (``enabled=False``:
+    :math:`s = 1`).
+    A smaller momentum gives a smaller, smoother velocity and the RK4 map of a smaller field folds less.
+
+    Returns:
+        ``{"momentum": s m, "velocity", "map", "warped", "low_spacing", "folds" (B,), "initial_folds" (B,),
+        "scale": s, "steps"}``.
+    """
+    initial_folds = (jacobian_determinant(initial_map) <= 0).flatten(1).sum(1)
+    scale, steps = 1.0, 0
+    while True:
+        scaled = momentum * scale
+        velocity, phi, warped, low_spacing = vsvf_increment_step(warp, scaled, initial_map, source, spacing)
+        folds = (jacobian_determinant(phi) <= 0).flatten(1).sum(1)
+        if not enabled or bool((folds <= initial_folds).all()) or steps >= max_steps:
+            break
+        scale *= factor
+        steps += 1
+    return {"momentum": scaled, "velocity": velocity, "map": phi, "warped": warped, "low_spacing": low_spacing,
+            "folds": folds, "initial_folds": initial_folds, "scale": scale, "steps": steps}  # fmt: skip
 
 
 class BestIterate:

@@ -207,6 +207,31 @@ class TestRefine(unittest.TestCase):
         self.assertGreater(dice_after, dice_before)
 
 
+class TestRefineFoldSafeguard(unittest.TestCase):
+    def test_refinement_folds_only_without_the_safeguard(self):
+        """A weakly regularised refinement with a fine smoother between unrelated noise images folds the map; with
+        the safeguard (the default) the momentum is scaled back until it has no more folds than the network's map
+        (none here) and the objective is still below the network's."""
+        from monai_avsm.functional import jacobian_determinant
+        from monai_avsm.networks.blocks import VSVFWarp
+
+        g = torch.Generator().manual_seed(0)
+        fixed = F.avg_pool2d(torch.rand(1, 1, 64, 64, generator=g), 2)
+        moving = F.avg_pool2d(torch.rand(1, 1, 64, 64, generator=g), 2)
+        net = {"map": identity_map((32, 32)).float()}  # (1, 2, 32, 32)
+        warp = VSVFWarp(2, sigmas=[0.02, 0.04], weights=[0.5, 0.5])
+        kw = dict(iterations=40, momentum_reg_weight=1e-3, warp=warp, progress=False)
+        bare = refine(net, moving, fixed, fold_safeguard=False, **kw)
+        safe = refine(net, moving, fixed, **kw)
+        self.assertGreater(int((jacobian_determinant(bare["map"]) <= 0).sum()), 0)
+        self.assertEqual(bare["fold_backoff_steps"], 0)
+        self.assertEqual(int((jacobian_determinant(safe["map"]) <= 0).sum()), 0)
+        self.assertGreater(safe["fold_backoff_steps"], 0)
+        self.assertTrue(bool(safe["improved"][0]))
+        self.assertLess(float(safe["loss"][0]), float(safe["initial_loss"][0]))
+        self.assertGreaterEqual(float(safe["loss"][0]), float(bare["loss"][0]))  # the price of the safeguard
+
+
 class TestBehaviour(unittest.TestCase):
     def test_deterministic_with_seed(self):
         moving = _slice()
