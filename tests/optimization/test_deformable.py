@@ -109,7 +109,11 @@ class TestDeformableOpt(unittest.TestCase):
         out = deformable_opt(moving, fixed, spacing=SPACING, preset={**FAST, "iterations": (10000, 10000, 10000),
                              "tolerance": 0.0}, max_seconds=1.0)  # fmt: skip
         print(f"\n[deformable] budget 1 s: {out['seconds']:.2f} s, levels {[r['stopped'] for r in out['levels']]}")
-        self.assertLess(out["seconds"], 1.0 + 1.0)  # the final assembly comes on top of the budget
+        # the budget is checked before each iteration: the levels may overrun it by about one iteration (timed here,
+        # so a loaded machine does not fail the test); the final assembly comes on top of it
+        levels = [r for r in out["levels"] if r["iterations"]]
+        per_iteration = max(r["seconds"] / r["iterations"] for r in levels)
+        self.assertLess(sum(r["seconds"] for r in out["levels"]), 1.0 + 3 * per_iteration + 0.2)
         self.assertIn("time", [r["stopped"] for r in out["levels"]])
         self.assertEqual(out["levels"][-1]["stopped"], "skipped")
 
