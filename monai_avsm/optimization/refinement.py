@@ -30,6 +30,7 @@ from monai_avsm.optimization.utils import (
     check_pair,
     default_similarity,
     fold_backoff,
+    fold_count,
     masked_default_similarity,
     momentum_shape,
     per_sample_similarity,
@@ -168,7 +169,7 @@ def refine(
     )
     if similarity is not None:
         sim = similarity
-    elif mask is not None and isinstance(mask, torch.Tensor) and mask.ndim == ndim + 2 and bool(mask.any()):
+    elif mask is not None:  # checked above
         sim = masked_default_similarity(ndim, mask)
     else:
         sim = default_similarity(ndim, full_shape, True)
@@ -183,7 +184,8 @@ def refine(
         else:
             base_warped = warp_image(mov, base)
         initial = per_sample_similarity(sim, base_warped, fix, caller)  # the regulariser is 0 at m = 0
-    state = {"momentum": zeros, "velocity": zeros, "map": base, "warped": base_warped}
+    start = {"momentum": zeros, "velocity": zeros, "map": base, "warped": base_warped}  # m = 0: the network's
+    state = dict(start)
     final, history, done, fold_steps = initial, [float(initial.mean())], 0, 0
     if iterations > 0:
         found: dict = {}
@@ -204,17 +206,15 @@ def refine(
             mask = improved.reshape(-1, *([1] * (value.ndim - 1)))
             state[key] = torch.where(mask, value, state[key])
         final = torch.where(improved, best.values, initial)
-        if fold_safeguard and bool(improved.any()):
-            safe = fold_backoff(warp, state["momentum"], base, mov, sp)
-            if safe["steps"] > 0:
-                values = per_sample_similarity(sim, safe["warped"], fix, caller)
-                values = values + regularizer(safe["momentum"], safe["velocity"], safe["low_spacing"])
-                keep = improved & (safe["folds"] <= safe["initial_folds"]) & (values < initial)
-                for key in ("momentum", "velocity", "map", "warped"):
-                    mask_b = keep.reshape(-1, *([1] * (safe[key].ndim - 1)))
-                    fallback = zeros if key in ("momentum", "velocity") else (base if key == "map" else base_warped)
-                    state[key] = torch.where(mask_b, safe[key], fallback)
-                final = torch.where(keep, values, initial)
+        start_folds = fold_count(base) if fold_safeguard and bool(improved.any()) else None
+        if start_folds is not None and bool((fold_count(state["map"]) > start_folds).any()):
+            safe = fold_backoff(warp, state["momentum"], base, mov, sp, initial_folds=start_folds)
+            values = per_sample_similarity(sim, safe["warped"], fix, caller)
+            values = values + regularizer(safe["momentum"], safe["velocity"], safe["low_spacing"])
+            keep = improved & (safe["folds"] <= start_folds) & (values < initial)
+            for key, value in start.items():
+                state[key] = torch.where(keep.reshape(-1, *([1] * (value.ndim - 1))), safe[key], value)
+            final = torch.where(keep, values, initial)
             fold_steps = safe["steps"]
     improved = final < initial
 

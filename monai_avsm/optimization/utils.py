@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from monai_avsm.functional.jacobian import jacobian_determinant
+from monai_avsm.functional.jacobian import fold_mask, jacobian_determinant
 from monai_avsm.functional.maps import resample_map, warp_image
 from monai_avsm.functional.windows import default_lncc_settings, paper_lncc_stride
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
@@ -58,6 +58,7 @@ __all__ = [
     "per_sample_similarity",
     "momentum_shape",
     "vsvf_increment_step",
+    "fold_count",
     "fold_backoff",
     "BestIterate",
     "EarlyStopping",
@@ -392,6 +393,12 @@ def vsvf_increment_step(
     return velocity, phi, warped, low_spacing
 
 
+def fold_count(phi: torch.Tensor) -> torch.Tensor:
+    r"""Voxels with :math:`\det J \le 0` of a map ``(B, D, *S)`` per batch item, ``(B,)``
+    (:func:`~monai_avsm.functional.jacobian_determinant`, :func:`~monai_avsm.functional.fold_mask`)."""
+    return fold_mask(jacobian_determinant(phi)).flatten(1).sum(1)
+
+
 @torch.no_grad()
 def fold_backoff(
     warp,
@@ -402,6 +409,7 @@ def fold_backoff(
     enabled: bool = True,
     factor: float = 0.8,
     max_steps: int = 10,
+    initial_folds: torch.Tensor | None = None,
 ) -> dict:
     r"""The fold safeguard of the per-pair vSVF optimisations (``deformable_opt``, ``refine``; a project addition).
 
@@ -411,16 +419,19 @@ def fold_backoff(
     :math:`s = 1`).
     A smaller momentum gives a smaller, smoother velocity and the RK4 map of a smaller field folds less.
 
+    ``initial_folds``: :func:`fold_count` of ``initial_map`` when the caller has it already.
+
     Returns:
         ``{"momentum": s m, "velocity", "map", "warped", "low_spacing", "folds" (B,), "initial_folds" (B,),
         "scale": s, "steps"}``.
     """
-    initial_folds = (jacobian_determinant(initial_map) <= 0).flatten(1).sum(1)
+    if initial_folds is None:
+        initial_folds = fold_count(initial_map)
     scale, steps = 1.0, 0
     while True:
         scaled = momentum * scale
         velocity, phi, warped, low_spacing = vsvf_increment_step(warp, scaled, initial_map, source, spacing)
-        folds = (jacobian_determinant(phi) <= 0).flatten(1).sum(1)
+        folds = fold_count(phi)
         if not enabled or bool((folds <= initial_folds).all()) or steps >= max_steps:
             break
         scale *= factor
