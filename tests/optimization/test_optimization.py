@@ -297,10 +297,6 @@ class TestCUDA(unittest.TestCase):
         self.assertTrue(bool((F.mse_loss(ref["warped"], fixed) >= 0).all()))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class TestGaussianFilterAxis(unittest.TestCase):
     def test_same_as_monai_separable_filtering(self):
         from monai.networks.layers import gaussian_1d, separable_filtering
@@ -315,3 +311,27 @@ class TestGaussianFilterAxis(unittest.TestCase):
             ours = gaussian_filter_axis(ours, axis, s)
         kernels = [gaussian_1d(torch.tensor(s), 3.0, "sampled", normalize=True).double() for s in sigmas]
         torch.testing.assert_close(ours, separable_filtering(x, kernels, mode="replicate"))
+
+    def test_downsample_shrinks_axis_by_axis(self):
+        """Smoothing and shrinking one axis at a time equals smoothing every axis at full size and then interpolating
+        (the two operations act on different axes, so they commute), in 2D and 3D, float64."""
+        from monai_avsm.optimization.utils import downsample_image, gaussian_filter_axis
+
+        g = torch.Generator().manual_seed(1)
+        for full, shape in (((33, 40, 27), (9, 21, 27)), ((31, 18), (8, 10)), ((20, 17, 15), (20, 9, 4))):
+            x = torch.rand(2, 3, *full, generator=g, dtype=torch.float64)
+            ref = x
+            for axis, (n, k) in enumerate(zip(full, shape)):
+                f = (n - 1) / (k - 1)
+                if f > 1:
+                    ref = gaussian_filter_axis(ref, axis, (f - 1) / 2)
+            mode = "bilinear" if len(full) == 2 else "trilinear"
+            ref = F.interpolate(ref, size=shape, mode=mode, align_corners=True)
+            out = downsample_image(x, shape)
+            self.assertEqual(tuple(out.shape), (2, 3, *shape))
+            torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+        self.assertIs(downsample_image(x, tuple(x.shape[2:])), x)
+
+
+if __name__ == "__main__":
+    unittest.main()
