@@ -586,8 +586,8 @@ def deformable_opt(
         return losses, n_done
 
     with seeded(seed, device):
-        run = run_pyramid(moving_n, fixed_n, levels, cfg.level_iterations(shapes), step, spacing=sp, mask=mask, shapes=shapes,
-                          deadline=deadline)  # fmt: skip
+        run = run_pyramid(moving_n, fixed_n, levels, cfg.level_iterations(shapes), step, spacing=sp, mask=mask,
+                          shapes=shapes, deadline=deadline)  # fmt: skip
         warp, k = state["warp"], state["k"]
         if state["momentum"] is None:  # no level ran
             finest = momentum_shape(shapes[-1])
