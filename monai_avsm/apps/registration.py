@@ -181,6 +181,47 @@ def _working_pair(
     return aligned_image(images["moving"], com, grid), fix, m_aff, grid.affine
 
 
+def keep_better_than_input(
+    pred: dict, moving: torch.Tensor, fixed: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[dict, dict[str, Any]]:
+    r"""The fast mode's guard: the network's (or refined) result, or its input when that scores better.
+
+    ``moving`` is the moving image on the working grid after the pre-alignment, so the input is the identity there.
+    Both are scored by mk-LNCC (:class:`~monai_avsm.losses.MKLNCCLoss`, windows 5 and 9 voxels at stride 2, the
+    ``"brain"`` preset's, inside ``mask`` when given) against ``fixed``:
+
+    .. math:: s_{net} = \mathrm{Sim}(I_0 \circ \Phi_{net}, I_1), \qquad s_{in} = \mathrm{Sim}(I_0, I_1)
+
+    and the input (identity map and affine, no velocities) replaces the result when :math:`s_{in} < s_{net}`. On
+    known deformations of one anatomy the shipped model's pass can lose some of the initial alignment's accuracy
+    (``docs/benchmarks.md``); this keeps ``--fast`` never worse than its pre-alignment by that score.
+
+    Returns:
+        ``(pred, record)``, ``record = {"kept": "network" or "prealignment", "scores": {...}}``.
+    """
+    from monai_avsm.functional.maps import identity_map, warp_image
+    from monai_avsm.losses.mk_lncc import MKLNCCLoss
+
+    ndim = moving.ndim - 2
+    windows = [min(w, min(moving.shape[2:])) for w in (5, 9)]
+    sim = MKLNCCLoss(ndim, kernel_sizes=windows, kernel_weights=[0.5, 0.5], strides=2, reduction="mean")
+    phi = pred["map"].detach()
+    with torch.no_grad():
+        kwargs = {} if mask is None else {"mask": mask}
+        s_net = float(sim(warp_image(moving, phi.to(moving.dtype)), fixed, **kwargs))
+        s_in = float(sim(moving, fixed, **kwargs))
+    record = {"scores": {"network": s_net, "prealignment": s_in}, "similarity": "mk-LNCC 5, 9 (stride 2)"}
+    if not s_in < s_net:
+        record["kept"] = "network"
+        return pred, record
+    record["kept"] = "prealignment"
+    batch = phi.shape[0]
+    theta = torch.cat([torch.eye(ndim), torch.zeros(ndim, 1)], dim=1).to(phi)
+    identity = identity_map(tuple(phi.shape[2:]), dtype=phi.dtype, device=phi.device).expand_as(phi).contiguous()
+    return {"map": identity, "affine": theta.expand(batch, ndim, ndim + 1).contiguous(), "warped": moving,
+            "velocities": []}, record  # fmt: skip
+
+
 def _dice_rows(r: NativeResampler, pred: dict) -> dict[str, Any]:
     from monai_avsm.engines.evaluation import stage_labels  # imported only when labels are given
     from monai_avsm.metrics.dice import stage_dice
@@ -475,6 +516,11 @@ def register(
                     improved=bool(pred["improved"][0]),
                 )
                 timings["refine_seconds"] = time.perf_counter() - t0
+            if mode == "fast":
+                t0 = time.perf_counter()
+                fast_mask = None if mask_image is None else working_mask(mask_image, fixed_grid, dev)
+                pred, report["fast_selection"] = keep_better_than_input(pred, mov.to(dev), fix.to(dev), fast_mask)
+                timings["selection_seconds"] = time.perf_counter() - t0
             bar.done()
 
         else:  # the accurate path alone: no model is loaded
