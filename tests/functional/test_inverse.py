@@ -13,6 +13,7 @@ from monai_avsm.functional import (
     identity_map,
     inverse_map,
     invert_velocities,
+    jacobian_determinant_ddf,
     map_to_world_points,
     world_jacobian_determinant,
 )
@@ -141,6 +142,18 @@ class TestWorldJacobian(unittest.TestCase):
         det = world_jacobian_determinant(q, grid)
         torch.testing.assert_close(det, torch.full_like(det, float(torch.linalg.det(T[:3, :3]))))
         self.assertEqual(tuple(det.shape), (1, 6, 7, 5))
+
+    def test_oblique_field_equals_the_matrix_product_form(self):
+        """det(M + du/dj) / det(M), as computed, equals det(I + (du/dj) M^-1) for a random field on an oblique grid."""
+        from monai_avsm.functional.jacobian import jacobian_matrix, matrix_determinant
+
+        g = torch.Generator().manual_seed(0)
+        M = torch.tensor([[-0.8, 0.1, 0.3], [0.0, -1.5, 0.2], [0.4, 0.0, 2.4]], dtype=torch.float64)
+        u = torch.randn(1, 3, 7, 6, 5, generator=g, dtype=torch.float64) * 0.3
+        ours = jacobian_determinant_ddf(u, voxel_axes=M)
+        g_ = torch.einsum("zca...,ab->zcb...", jacobian_matrix(u, [1.0] * 3), torch.linalg.inv(M))
+        ref = matrix_determinant(g_ + torch.eye(3, dtype=torch.float64).reshape(1, 3, 3, 1, 1, 1))
+        torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
 
     def test_analytic_field_and_folds(self):
         """q = p + (a sin(p_0 / s), 0, 0): det J = 1 + a cos(p_0 / s) / s, negative where it folds."""
