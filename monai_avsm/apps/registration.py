@@ -199,27 +199,35 @@ def keep_better_than_input(
     Returns:
         ``(pred, record)``, ``record = {"kept": "network" or "prealignment", "scores": {...}}``.
     """
+    from monai_avsm.functional.affine import identity_affine, theta_from_affine
     from monai_avsm.functional.maps import identity_map, warp_image
     from monai_avsm.losses.mk_lncc import MKLNCCLoss
+    from monai_avsm.optimization.deformable import PRESETS
 
     ndim = moving.ndim - 2
-    windows = [min(w, min(moving.shape[2:])) for w in (5, 9)]
-    sim = MKLNCCLoss(ndim, kernel_sizes=windows, kernel_weights=[0.5, 0.5], strides=2, reduction="mean")
+    brain = PRESETS["brain"]  # the finest level's windows of the accurate path
+    windows = [min(int(w), min(moving.shape[2:])) for w in brain.lncc_windows[-1]]
+    sim = MKLNCCLoss(ndim, kernel_sizes=windows, kernel_weights=list(brain.lncc_weights[-1]),
+                     strides=int(brain.lncc_strides[-1]), reduction="mean")  # fmt: skip
     phi = pred["map"].detach()
     with torch.no_grad():
         kwargs = {} if mask is None else {"mask": mask}
-        s_net = float(sim(warp_image(moving, phi.to(moving.dtype)), fixed, **kwargs))
+        warped = pred.get("warped")  # the network's (or refine's) moving image warped by its map, as refine reads it
+        if isinstance(warped, torch.Tensor) and warped.shape == moving.shape:
+            warped = warped.detach().to(moving.dtype)
+        else:
+            warped = warp_image(moving, phi.to(moving.dtype))
+        s_net = float(sim(warped, fixed, **kwargs))
         s_in = float(sim(moving, fixed, **kwargs))
-    record = {"scores": {"network": s_net, "prealignment": s_in}, "similarity": "mk-LNCC 5, 9 (stride 2)"}
+    name = f"mk-LNCC {', '.join(map(str, windows))} (stride {int(brain.lncc_strides[-1])})"
+    record = {"scores": {"network": s_net, "prealignment": s_in}, "similarity": name}
     if not s_in < s_net:
         record["kept"] = "network"
         return pred, record
     record["kept"] = "prealignment"
-    batch = phi.shape[0]
-    theta = torch.cat([torch.eye(ndim), torch.zeros(ndim, 1)], dim=1).to(phi)
+    theta = theta_from_affine(*identity_affine(phi.shape[0], ndim, dtype=phi.dtype, device=phi.device))
     identity = identity_map(tuple(phi.shape[2:]), dtype=phi.dtype, device=phi.device).expand_as(phi).contiguous()
-    return {"map": identity, "affine": theta.expand(batch, ndim, ndim + 1).contiguous(), "warped": moving,
-            "velocities": []}, record  # fmt: skip
+    return {"map": identity, "affine": theta, "warped": moving, "velocities": []}, record
 
 
 def _dice_rows(r: NativeResampler, pred: dict) -> dict[str, Any]:
@@ -496,6 +504,7 @@ def register(
             timings["network_seconds"] = time.perf_counter() - t0
             integrator = net.integrator
             refine_info: dict[str, Any] = {"iterations": iterations}
+            working_grid_mask = None if mask_image is None else working_mask(mask_image, fixed_grid, dev)
             if iterations > 0:
                 bar.step(f"refinement ({iterations} iterations)")
                 t0 = time.perf_counter()
@@ -506,8 +515,8 @@ def register(
                 if vsvf is not None:
                     options["warp"] = vsvf.warp
                 options["spacing"] = torch.tensor([voxel_spacing], dtype=torch.float64, device=dev)
-                if mask_image is not None:
-                    options["mask"] = working_mask(mask_image, fixed_grid, dev)
+                if working_grid_mask is not None:
+                    options["mask"] = working_grid_mask
                 with torch.enable_grad():
                     pred = refine_fn(pred, **options)
                 refine_info.update(
@@ -518,8 +527,9 @@ def register(
                 timings["refine_seconds"] = time.perf_counter() - t0
             if mode == "fast":
                 t0 = time.perf_counter()
-                fast_mask = None if mask_image is None else working_mask(mask_image, fixed_grid, dev)
-                pred, report["fast_selection"] = keep_better_than_input(pred, mov.to(dev), fix.to(dev), fast_mask)
+                pred, report["fast_selection"] = keep_better_than_input(
+                    pred, mov.to(dev), fix.to(dev), working_grid_mask
+                )
                 timings["selection_seconds"] = time.perf_counter() - t0
             bar.done()
 

@@ -35,6 +35,7 @@ import torch
 
 from monai_avsm.data.image_io import NativeImage
 from monai_avsm.engines.native import Grid, PairGeometry
+from monai_avsm.functional.affine import identity_affine, theta_from_affine
 from monai_avsm.functional.intensity import percentile_scale
 from monai_avsm.functional.world import apply_affine_points, resample_world, voxel_world_points, world_to_normalized
 
@@ -163,7 +164,7 @@ def accurate_registration(
     )
     timings["optimisation_seconds"] = time.perf_counter() - t0
     ndim = len(fixed_native.shape)
-    theta = torch.cat([torch.eye(ndim), torch.zeros(ndim, 1)], dim=1)[None].to(device)  # T is in the moving grid
+    theta = theta_from_affine(*identity_affine(1, ndim, device=device))  # T is in the moving grid
     pred = {"map": opt["map"], "affine": theta, "warped": opt["warped"], "velocities": opt["velocities"]}
     geometry = PairGeometry(
         fixed=fixed_native,
