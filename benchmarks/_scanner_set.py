@@ -145,6 +145,13 @@ def read_field(path: str):
     return torch.as_tensor(d), torch.as_tensor(np.asarray(img.affine, dtype=np.float64))
 
 
+def gm_wm_dice(warped_label, fixed_label) -> dict:
+    """Dice of GM (label 1) and WM (label 2) and their mean, of two label arrays (numpy or torch) of one shape."""
+    per = [float(2 * ((warped_label == k) & (fixed_label == k)).sum()
+                 / max(float((warped_label == k).sum() + (fixed_label == k).sum()), 1.0)) for k in (1, 2)]  # fmt: skip
+    return {"dice": float(np.mean(per)), "dice_gm": per[0], "dice_wm": per[1]}
+
+
 def evaluate_outputs(pair: dict, out: str) -> dict:
     """Dice, EPE and folds of one method's written files (``warped_label.nii.gz``, ``displacement_field.nii.gz``)
     on the fixed grid; see the module docstring."""
@@ -160,8 +167,7 @@ def evaluate_outputs(pair: dict, out: str) -> dict:
         wl = np.rint(np.asarray(nib.load(os.path.join(out, "warped_label.nii.gz")).dataobj)).astype(fl.dtype)
         if wl.shape != fl.shape:
             raise ValueError(f"{out}: warped_label.nii.gz has shape {wl.shape}, the fixed label {fl.shape}.")
-        per = [2 * ((wl == k) & (fl == k)).sum() / max((wl == k).sum() + (fl == k).sum(), 1) for k in (1, 2)]
-        row.update(dice=float(np.mean(per)), dice_gm=float(per[0]), dice_wm=float(per[1]))
+        row.update(gm_wm_dice(wl, fl))
     from monai_avsm.apps.apply import field_in_folder  # .nii (monai-avsm's default) or .nii.gz (ANTs, --compress)
 
     disp, affine = read_field(field_in_folder(out))

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _scanner_set import read_field  # noqa: E402
+from _scanner_set import gm_wm_dice, read_field  # noqa: E402
 
 from monai_avsm.data.image_io import read_image  # noqa: E402
 from monai_avsm.engines.accurate import aligned_image  # noqa: E402
@@ -70,8 +70,7 @@ def run_pair(root: str, pair: dict, preset, cache: str) -> dict:
             read_image(os.path.join(root, pair["fixed_label"])),
         )
         w, f = resample_world(ml.data.float(), ml.affine, pts, "nearest")[0].round(), fl.data[0].round()
-        row["dice"] = round(float(np.mean([float(2 * ((w == k) & (f == k)).sum() / ((w == k).sum() + (f == k).sum()))
-                                           for k in (1, 2)])), 4)  # fmt: skip
+        row["dice"] = round(gm_wm_dice(w, f)["dice"], 4)
     return row
 
 
