@@ -222,8 +222,8 @@ def _write_pair_outputs(
         single = {"map": phi, "affine": theta, "velocities": velocities}
         with torch.no_grad():  # psi: moving working grid -> fixed working positions; d_inv None: identity
             psi, d_inv = inverse_map(single, integrator, return_deformable=True)
-        ic = compute_inverse_consistency(
-            phi.to(torch.float64), psi.to(torch.float64), g["fixed_affine"], g["moving_affine"], inverse_margin
+        ic = compute_inverse_consistency(  # float32: a report in mm (round-off ~1e-5 mm), 0.4 s less at 3 M voxels
+            phi, psi, g["fixed_affine"], g["moving_affine"], inverse_margin, dtype=torch.float32
         )
         record["inverse_consistency"] = {k: float(v[0]) for k, v in ic.items()}
         record["inverse_consistency"]["margin_voxels"] = int(inverse_margin)

@@ -39,14 +39,16 @@ from monai_avsm.utils.validation import check_finite, check_map
 __all__ = ["compute_inverse_consistency"]
 
 
-def _error_mm(outer: torch.Tensor, inner: torch.Tensor, world, margin) -> tuple[torch.Tensor, torch.Tensor]:
-    composed = compose_maps(outer.to(torch.float64), inner.to(torch.float64))
+def _error_mm(
+    outer: torch.Tensor, inner: torch.Tensor, world, margin, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    composed = compose_maps(outer.to(dtype), inner.to(dtype))
     shape = tuple(inner.shape[2:])
-    diff = composed - identity_map(shape, dtype=torch.float64, device=inner.device)
-    lin = normalized_to_world(world, shape)[:-1, :-1].to(inner.device)
+    diff = composed - identity_map(shape, dtype=dtype, device=inner.device)
+    lin = normalized_to_world(world, shape)[:-1, :-1].to(inner.device, dtype)
     vec = crop_margin(torch.einsum("ij,bj...->bi...", lin, diff), margin)  # the interior only
     mm = vec.square().sum(dim=1).sqrt().flatten(1)  # |.|_2 per voxel (Tensor.norm over dim 1 is 10x slower here)
-    return mm.mean(dim=1), mm.amax(dim=1)
+    return mm.mean(dim=1, dtype=torch.float64), mm.amax(dim=1).to(torch.float64)
 
 
 def compute_inverse_consistency(
@@ -55,6 +57,7 @@ def compute_inverse_consistency(
     fixed_affine=None,
     moving_affine=None,
     margin: int | Sequence[int] = 10,
+    dtype: torch.dtype = torch.float64,
 ) -> dict[str, torch.Tensor]:
     r"""Interior mean and max of :math:`e_m` (forward after inverse) and :math:`e_f` (inverse after forward), mm.
 
@@ -64,6 +67,10 @@ def compute_inverse_consistency(
         fixed_affine, moving_affine: voxel -> world matrices of the working grids (default: identity, so the errors
             are in voxels).
         margin: interior margin in voxels (one value or one per axis).
+        dtype: the precision of the composition (default float64). ``torch.float32`` halves the time and memory
+            of a native-size report: in normalised coordinates its round-off is about 1e-7 of the field of view
+            (1e-5 mm on a 200 mm grid), far below what the report is read for (the means are accumulated in
+            float64 either way).
 
     Returns:
         ``{"forward_inverse_mean_mm", "forward_inverse_max_mm", "inverse_forward_mean_mm",
@@ -85,8 +92,10 @@ def compute_inverse_consistency(
     eye = torch.eye(ndim + 1, dtype=torch.float64)
     fixed = eye if fixed_affine is None else torch.as_tensor(fixed_affine, dtype=torch.float64)
     moving = eye if moving_affine is None else torch.as_tensor(moving_affine, dtype=torch.float64)
-    fi_mean, fi_max = _error_mm(phi, phi_inv, moving, margin)
-    if_mean, if_max = _error_mm(phi_inv, phi, fixed, margin)
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{caller}: 'dtype' must be torch.float32 or torch.float64, got {dtype}.")
+    fi_mean, fi_max = _error_mm(phi, phi_inv, moving, margin, dtype)
+    if_mean, if_max = _error_mm(phi_inv, phi, fixed, margin, dtype)
     return {
         "forward_inverse_mean_mm": fi_mean,
         "forward_inverse_max_mm": fi_max,

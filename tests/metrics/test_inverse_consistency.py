@@ -49,6 +49,24 @@ class TestInverseConsistency(unittest.TestCase):
         mm = compute_inverse_consistency(phi, phi, torch.diag(torch.tensor([1.5, 2.0, 3.0, 1.0])), margin=5)
         self.assertAlmostEqual(float(mm["inverse_forward_mean_mm"]), 2 * step * 1.5, places=9)  # fixed grid: 1.5 mm
 
+    def test_float32_matches_float64(self):
+        # the writer's precision: a smooth non-affine map and a first-order inverse, errors of ~0.1 mm to report
+        shape = (24, 26, 22)
+        g = torch.Generator().manual_seed(3)
+        coarse = torch.randn(1, 3, 4, 4, 4, generator=g, dtype=torch.float64) * 0.02
+        u = torch.nn.functional.interpolate(coarse, size=shape, mode="trilinear", align_corners=True)
+        ident = identity_map(shape, dtype=torch.float64)
+        aff = torch.diag(torch.tensor([1.2, 1.5, 0.9, 1.0], dtype=torch.float64))
+        ref = compute_inverse_consistency(ident + u, ident - u, aff, aff, margin=3)
+        low = compute_inverse_consistency((ident + u).float(), (ident - u).float(), aff, aff, margin=3,
+                                          dtype=torch.float32)  # fmt: skip
+        for key, value in ref.items():
+            self.assertGreater(float(value), 1e-3)  # a real error to measure
+            self.assertEqual(low[key].dtype, torch.float64)
+            self.assertLess(abs(float(low[key]) - float(value)), 1e-4, key)
+        with self.assertRaisesRegex(ValueError, "dtype"):
+            compute_inverse_consistency(ident, ident, dtype=torch.float16)
+
     def test_ill_inputs(self):
         with self.assertRaisesRegex(ValueError, "same shape"):
             compute_inverse_consistency(identity_map((5, 6, 7)), identity_map((5, 6, 8)))
