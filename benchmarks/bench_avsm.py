@@ -9,6 +9,7 @@ mk-LNCC + 10 <m, v> for both directions + the map symmetry loss; backward and an
     python benchmarks/bench_avsm.py                   # all sizes, CPU (+ CUDA if available)
     python benchmarks/bench_avsm.py --quick           # 48x64x32 smoke run
     python benchmarks/bench_avsm.py --sizes 192,192,80 --device cuda
+    python benchmarks/bench_avsm.py --device cpu --precisions fp32 bf16   # bf16 autocast on the CPU too
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the CI machine has 2 cores)")
+    parser.add_argument("--precisions", nargs="+", choices=["fp32", "bf16"],
+                        help="default: fp32 and bf16 autocast on CUDA, fp32 on the CPU (bf16 convolutions on a CPU "
+                        "need AVX512-BF16 or AMX to be fast)")  # fmt: skip
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [(48, 64, 32)] if args.quick else [tuple(int(v) for v in s.split(",")) for s in args.sizes]
@@ -106,7 +110,7 @@ def main() -> None:
     devices = select_devices(args.device)
     print(machine_line())
     for device in devices:
-        precisions = ["fp32", "bf16"] if device == "cuda" else ["fp32"]
+        precisions = args.precisions or (["fp32", "bf16"] if device == "cuda" else ["fp32"])
         print(f"\n### {device}" + (f" ({args.threads} threads)" if device == "cpu" else ""))
         print("\n| size | case | precision | median (s) | min (s) | peak MB | time / UNet forward |")
         print("|---|---|---|---|---|---|---|")
