@@ -17,6 +17,7 @@ process; on CUDA also ``torch.cuda.max_memory_allocated``). Validation is off (`
 
     python benchmarks/bench_bundle.py                         # sample data in ./avsm_sample (built if missing)
     python benchmarks/bench_bundle.py --iterations 10 --spatial-size 32,32,32   # quick
+    python benchmarks/bench_bundle.py --cases vsvf_sym vsvf_sym_bf16 --spatial-size 96,112,96   # bf16 autocast
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ CASES = {
     "vsvf_sym": ("vSVF stage epoch (2 vSVF steps, symmetric)", {"affine_epochs": 0, "vsvf_epochs": 1}),
     "vsvf_one": ("vSVF stage epoch, one direction (reference)", {"affine_epochs": 0, "vsvf_epochs": 1,
                                                                   "vsvf_symmetric_from": 10**6}),
+    "vsvf_sym_bf16": ("vSVF stage epoch, symmetric, bf16 autocast (train.json --bf16 true)",
+                      {"affine_epochs": 0, "vsvf_epochs": 1, "bf16": True}),
 }  # fmt: skip
 
 
@@ -74,6 +77,7 @@ def main() -> None:
     parser.add_argument("--data", default="avsm_sample")
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--spatial-size", default="48,56,48")
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     size = [int(s) for s in args.spatial_size.split(",")]
@@ -89,7 +93,8 @@ def main() -> None:
     print("| case | s / epoch | s / iteration | peak RSS (MB) | peak CUDA (MB) | ratio |")
     print("|---|---|---|---|---|---|")
     results = {}
-    for case, (label, _) in CASES.items():
+    for case in args.cases:
+        label = CASES[case][0]
         r = run_in_subprocess(
             os.path.abspath(__file__),
             ["--worker", case, "--data", args.data, "--iterations", str(args.iterations), "--spatial-size",
@@ -102,6 +107,8 @@ def main() -> None:
         ratio = ""
         if case == "vsvf_one" and results.get("vsvf_sym"):
             ratio = f"symmetric / one direction = {results['vsvf_sym']['seconds'] / r['seconds']:.2f}x"
+        if case == "vsvf_sym_bf16" and results.get("vsvf_sym"):
+            ratio = f"bf16 / fp32 = {r['seconds'] / results['vsvf_sym']['seconds']:.2f}x"
         cuda = f"{r['peak_cuda_mb']:.0f}" if "peak_cuda_mb" in r else "-"
         print(f"| {label} ({r['device']}) | {r['seconds']:.1f} | {r['seconds'] / r['iterations']:.2f} | "
               f"{r['peak_rss_mb']:.0f} | {cuda} | {ratio} |", flush=True)  # fmt: skip

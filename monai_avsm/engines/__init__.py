@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the lazy exports (``X as X``), each from its module: read b
     from .finetune import cosine_stage_lambda as cosine_stage_lambda
     from .finetune import pretrained_checkpoint as pretrained_checkpoint
     from .finetune import training_pairs as training_pairs
+    from .inferers import AutocastInferer as AutocastInferer
     from .inferers import RefineInferer as RefineInferer
     from .native import NativeResampler as NativeResampler
     from .native import PairGeometry as PairGeometry
