@@ -18,6 +18,7 @@ The speed of the full-size networks in bf16 is in ``bench_avsm.py --precisions f
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -29,32 +30,27 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import machine_line, select_devices  # noqa: E402
 
 
-def _wrapper(net, device_type: str, bf16: bool):
+def _wrapper(net, bf16: bool):
     import torch
 
+    from monai_avsm.engines import AutocastInferer
+
     class Variant(torch.nn.Module):
-        """``net`` (under bf16 autocast if ``bf16``), its floating outputs in float32 (as the writer reads them); the
-        network's own map is kept in ``last_map`` (the ``--fast`` guard may replace the written result)."""
+        """``net`` through :class:`~monai_avsm.engines.AutocastInferer` (bf16 autocast if ``bf16``, floating outputs
+        back in float32, as the writer reads them); the network's own map is kept in ``last_map`` (the ``--fast``
+        guard may replace the written result)."""
 
         def __init__(self) -> None:
             super().__init__()
             self.net = net
             self.vsvf_net = getattr(net, "vsvf_net", None)  # the integrator for the inverse
+            self.inferer = AutocastInferer(enabled=bf16)
             self.last_map = None
 
         def forward(self, moving, fixed, **kwargs):
-            with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=bf16):
-                out = self.net(moving, fixed, **kwargs)
+            out = self.inferer(moving, self.net, fixed, **kwargs)
             self.last_map = out["map"].detach().float()
-
-            def f32(x):
-                if isinstance(x, torch.Tensor) and x.is_floating_point():
-                    return x.float()
-                if isinstance(x, (list, tuple)):
-                    return type(x)(f32(v) for v in x)
-                return x
-
-            return {k: f32(v) for k, v in out.items()}
+            return out
 
     return Variant().eval()
 
@@ -71,13 +67,10 @@ def run(device_name: str, repeats: int, threads: int, data: str) -> list[dict]:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(threads)
     root = build_sample_dataset(data)["out_dir"] if not os.path.isfile(os.path.join(data, "datalist.json")) else data
-    import json
-
     with open(os.path.join(root, "datalist.json")) as f:
         pairs = json.load(f)["test"]
     net, settings = load_bundle_network(device=device_name)
-    kind = torch.device(device_name).type
-    variants = {"fp32": _wrapper(net, kind, False), "bf16": _wrapper(net, kind, True)}
+    variants = {"fp32": _wrapper(net, False), "bf16": _wrapper(net, True)}
     rows = []
     tmp = tempfile.mkdtemp(prefix="bench_amp_")
     for i, item in enumerate(pairs):

@@ -80,6 +80,8 @@ def compute_inverse_consistency(
         ValueError: maps of different shapes or with NaN/Inf values.
     """
     caller = "compute_inverse_consistency"
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{caller}: 'dtype' must be torch.float32 or torch.float64, got {dtype}.")
     ndim = check_map(phi, "phi", caller)
     check_map(phi_inv, "phi_inv", caller)
     if phi.shape != phi_inv.shape:
@@ -92,8 +94,6 @@ def compute_inverse_consistency(
     eye = torch.eye(ndim + 1, dtype=torch.float64)
     fixed = eye if fixed_affine is None else torch.as_tensor(fixed_affine, dtype=torch.float64)
     moving = eye if moving_affine is None else torch.as_tensor(moving_affine, dtype=torch.float64)
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"{caller}: 'dtype' must be torch.float32 or torch.float64, got {dtype}.")
     fi_mean, fi_max = _error_mm(phi, phi_inv, moving, margin, dtype)
     if_mean, if_max = _error_mm(phi_inv, phi, fixed, margin, dtype)
     return {
