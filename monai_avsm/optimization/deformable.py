@@ -45,6 +45,7 @@ from monai_avsm.optimization.utils import (
     batched_field,
     check_pair,
     fold_backoff,
+    initial_map_low,
     momentum_shape,
     per_sample_similarity,
     run_pyramid,
@@ -521,8 +522,8 @@ def deformable_opt(
     records: list[dict] = [{} for _ in levels]
     stopper = EarlyStopping(cfg.tolerance, cfg.patience, caller)
 
-    def objective(k, warp, sim, param, phi0, level):
-        velocity, phi, warped, low_sp = vsvf_increment_step(warp, param, phi0, level.moving, level.spacing)
+    def objective(k, warp, sim, param, phi0, phi0_low, level):
+        velocity, phi, warped, low_sp = vsvf_increment_step(warp, param, phi0, level.moving, level.spacing, phi0_low)
         values = per_sample_similarity(sim, warped, level.fixed, caller)
         values = values + regularizers[k](param, velocity, low_sp)
         if cfg.fold_weight[k] > 0:
@@ -556,11 +557,12 @@ def deformable_opt(
             best_m = best.state["momentum"]
         else:
             param = m0.detach().clone().requires_grad_(True)
+            phi0_low = initial_map_low(phi0, mshape)  # constant over the level's iterations
             opt = Adam(param, lr=cfg.lr[k])
             best, losses, n_done = BestIterate(), [], 0
             for it in range(level.iterations + 1):  # the last pass only evaluates
                 opt.zero_grad()
-                values = objective(k, warp, sim, param, phi0, level)
+                values = objective(k, warp, sim, param, phi0, phi0_low, level)
                 loss = values.mean()
                 best.update(values, {"momentum": param})
                 losses.append(float(loss.detach()))

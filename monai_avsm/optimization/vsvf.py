@@ -29,6 +29,7 @@ from monai_avsm.optimization.utils import (
     batched_field,
     check_pyramid_arguments,
     default_similarity,
+    initial_map_low,
     momentum_shape,
     per_sample_similarity,
     run_pyramid,
@@ -95,13 +96,14 @@ def optimize_momentum(
     )  # fmt: skip
     best = BestIterate()
     cache: dict[str, torch.Tensor] = {}
+    phi0_low = initial_map_low(initial_map, momentum.shape[2:])  # constant over the iterations
 
     def closure() -> torch.Tensor:
         if "x" in cache and torch.equal(cache["x"], param.detach()):
             param.grad = cache["grad"].clone()
             return cache["loss"]
         optimizer.zero_grad(set_to_none=True)
-        velocity, phi, warped, low_spacing = vsvf_increment_step(warp, param, initial_map, moving, spacing)
+        velocity, phi, warped, low_spacing = vsvf_increment_step(warp, param, initial_map, moving, spacing, phi0_low)
         values = per_sample_similarity(similarity, warped, fixed, caller) + regularizer(param, velocity, low_spacing)
         best.update(values, {"momentum": param, "velocity": velocity, "map": phi, "warped": warped})
         loss = values.mean()

@@ -9,7 +9,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 """The fast mode's guard (:func:`monai_avsm.apps.registration.keep_better_than_input`): the network's result is kept
-only when it scores better than its pre-aligned input, on the real T1 with known answers."""
+only when it scores better than its pre-aligned input (by a relative margin in ``register --fast``), on the real T1
+with known answers."""
 
 from __future__ import annotations
 
@@ -70,6 +71,34 @@ class TestKeepBetterThanInput(unittest.TestCase):
         print(f"\n[fast selection] prealignment score masked {record['scores']['prealignment']:.5f}, "
               f"unmasked {unmasked['scores']['prealignment']:.5f}")  # fmt: skip
         self.assertGreater(abs(record["scores"]["prealignment"] - unmasked["scores"]["prealignment"]), 1e-3)
+
+    def test_margin(self):
+        """A tenth of the true deformation lowers the loss a little: kept without a margin, replaced by the input
+        when the margin is above its relative improvement, kept when below; the record states both."""
+        moving, fixed, phi = _pair()
+        ident = identity_map(moving.shape[2:])
+        small = ident + 0.1 * (phi - ident)
+        _, free = keep_better_than_input(_result(small), moving, fixed)
+        self.assertEqual(free["kept"], "network")
+        rel = free["improvement"]
+        s_in, s_net = free["scores"]["prealignment"], free["scores"]["network"]
+        self.assertAlmostEqual(rel, (s_in - s_net) / abs(s_in), places=12)
+        self.assertGreater(rel, 0.0)
+        _, full = keep_better_than_input(_result(phi), moving, fixed)
+        self.assertGreater(full["improvement"], 2 * rel)  # the whole deformation gains more
+        _, strict = keep_better_than_input(_result(small), moving, fixed, min_improvement=2 * rel)
+        self.assertEqual(strict["kept"], "prealignment")
+        self.assertEqual(strict["min_improvement"], 2 * rel)
+        _, loose = keep_better_than_input(_result(small), moving, fixed, min_improvement=rel / 2)
+        self.assertEqual(loose["kept"], "network")
+        _, whole = keep_better_than_input(_result(phi), moving, fixed, min_improvement=2 * rel)
+        self.assertEqual(whole["kept"], "network")
+
+    def test_margin_is_checked(self):
+        moving, fixed, phi = _pair()
+        for bad in (-0.1, 1.0, float("nan"), True, "0.02"):
+            with self.assertRaisesRegex(ValueError, "min_improvement"):
+                keep_better_than_input(_result(phi), moving, fixed, min_improvement=bad)
 
 
 if __name__ == "__main__":

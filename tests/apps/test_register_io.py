@@ -115,6 +115,12 @@ class TestRegisterIO(unittest.TestCase):
         self.assertEqual(cached["settings"]["network"], "trace-cache")
         eager = monai_avsm.register(PAIR["moving"], PAIR["fixed"], self.path("eager"), cache=False, **kwargs)
         self.assertEqual(eager["settings"]["network"], "eager")
+        # the guard's record: the network's pass is kept only above the fast mode's margin
+        from monai_avsm.apps.registration import FAST_MIN_IMPROVEMENT
+
+        sel = cached["record"]["registration"]["fast_selection"]
+        self.assertEqual(sel["min_improvement"], FAST_MIN_IMPROVEMENT)
+        self.assertEqual(sel["kept"], "network" if sel["improvement"] > FAST_MIN_IMPROVEMENT else "prealignment")
         for key in ("dice_identity", "dice_affine", "dice_avsm"):
             self.assertAlmostEqual(traced["metrics"][key], eager["metrics"][key], places=4)
             self.assertAlmostEqual(cached["metrics"][key], eager["metrics"][key], places=4)

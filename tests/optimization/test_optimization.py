@@ -155,6 +155,32 @@ class TestVSVFOpt(unittest.TestCase):
         self.assertFalse(bool(out["momentum"].any()))
 
 
+class TestIncrementStep(unittest.TestCase):
+    def test_precomputed_initial_map_low_is_the_same_step(self):
+        """The optimisations pass the initial map's down-sampling once per level: the step, its gradient and the
+        warped image are those of the step that down-samples it itself (float64, a curved initial map)."""
+        from monai_avsm.optimization.utils import initial_map_low, momentum_shape, vsvf_increment_step
+        from monai_avsm.optimization.vsvf import vsvf_warp_for
+
+        g = torch.Generator().manual_seed(0)
+        shape = (12, 14, 10)
+        phi0 = identity_map(shape, dtype=torch.float64) + 0.03 * torch.randn(1, 3, *shape, generator=g).double()
+        source = torch.rand(1, 1, *shape, generator=g, dtype=torch.float64)
+        m = (0.1 * torch.randn(1, 3, *momentum_shape(shape), generator=g, dtype=torch.float64)).requires_grad_(True)
+        warp = vsvf_warp_for(None, 3, "test").double()
+        outs, grads = [], []
+        for low in (None, initial_map_low(phi0, m.shape[2:])):
+            v, phi, warped, _ = vsvf_increment_step(warp, m, phi0, source, (2.0, 2.0, 2.0), low)
+            (grad,) = torch.autograd.grad((warped**2).sum() + (v**2).sum(), m)
+            outs.append((v.detach(), phi.detach(), warped.detach()))
+            grads.append(grad)
+        for a, b in zip(*outs):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=0)
+        with self.assertRaisesRegex(ValueError, "initial_map_low"):
+            vsvf_increment_step(warp, m, phi0, source, (2.0, 2.0, 2.0), phi0[:, :, ::3, ::3, ::3])
+
+
 class TestRefine(unittest.TestCase):
     @staticmethod
     def _net() -> AVSMNet:
