@@ -56,6 +56,7 @@ from .maps import resample_map as resample_map
 from .maps import warp_image as warp_image
 from .maps import warp_label as warp_label
 from .ncc import global_ncc as global_ncc
+from .sampling import grid_sample as grid_sample
 from .smoothing import PAPER_SIGMAS as PAPER_SIGMAS
 from .smoothing import PAPER_WEIGHTS as PAPER_WEIGHTS
 from .smoothing import fft_grid_shape as fft_grid_shape

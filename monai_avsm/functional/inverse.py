@@ -37,10 +37,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from monai_avsm.functional.affine import affine_from_theta, affine_to_map, invert_affine
 from monai_avsm.functional.maps import identity_map, map_to_grid, resample_map
+from monai_avsm.functional.sampling import grid_sample
 from monai_avsm.utils.validation import check_map
 
 __all__ = ["invert_velocities", "compose_with_affine", "inverse_map"]
@@ -104,7 +104,7 @@ def compose_with_affine(phi: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     disp = phi - identity_map(shape, dtype=phi.dtype, device=phi.device)
     if disp.shape[0] != inner.shape[0]:
         disp = disp.expand(inner.shape[0], *disp.shape[1:])
-    d = F.grid_sample(disp, map_to_grid(inner), mode="bilinear", padding_mode="border", align_corners=True)
+    d = grid_sample(disp, map_to_grid(inner), mode="bilinear", padding_mode="border", align_corners=True)
     return inner + d
 
 

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from monai_avsm.functional.sampling import grid_sample
 from monai_avsm.utils.enums import LabelWarpMode
 from monai_avsm.utils.options import look_up_option
 from monai_avsm.utils.validation import check_map, check_spatial_tensor
@@ -109,7 +110,7 @@ def warp_image(
         )
     image, phi = _broadcast_batch(image, phi, ("image", "phi"), "warp_image")
     grid = map_to_grid(phi.to(image.dtype))
-    return F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
+    return grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
 
 
 def warp_label(

@@ -42,10 +42,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from monai_avsm.functional.jacobian import jacobian_determinant_ddf, jacobian_matrix
 from monai_avsm.functional.maps import identity_map, map_to_grid
+from monai_avsm.functional.sampling import grid_sample
 
 __all__ = [
     "normalized_to_world",
@@ -282,14 +282,14 @@ def map_to_world_points(
         u = apply_affine_points(to_fixed, _index_grid(target_shape, start, stop, device))  # (D, *slab)
         u_in = u.clamp(-1.0, 1.0)
         grid = map_to_grid(u_in.unsqueeze(0))
-        d = F.grid_sample(disp, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
+        d = grid_sample(disp, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
         if jac is None:
             v = u + d
         else:
             v = u_in + d
             outside = u - u_in
             if bool((outside != 0).any()):
-                j = F.grid_sample(jac, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
+                j = grid_sample(jac, grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
                 j = j.reshape(ndim, ndim, *j.shape[1:])
                 v = v + torch.einsum("ca...,a...->c...", j, outside)
         out[:, start:stop] = apply_affine_points(w_moving, v)
@@ -359,7 +359,7 @@ def resample_world(
     for start, stop in _slabs(out_shape, image.shape[0] + ndim):
         u = apply_affine_points(to_index, points[:, start:stop].to(device=device, dtype=torch.float64))
         grid = map_to_grid(u.unsqueeze(0)).to(work)
-        out[:, start:stop] = F.grid_sample(src, grid, mode=mode, padding_mode="zeros", align_corners=True)[0]
+        out[:, start:stop] = grid_sample(src, grid, mode=mode, padding_mode="zeros", align_corners=True)[0]
     out = out + padding
     if not image.dtype.is_floating_point and image.dtype != torch.bool:
         out = torch.round(out)
