@@ -14,11 +14,11 @@ PyTorch's CPU kernel of 3D ``grid_sample`` (forward and backward) parallelises o
 (``at::parallel_for(0, N, ...)`` in ``aten/src/ATen/native/GridSampler.cpp``), so warping one volume, the common case
 of per-pair registration, runs on one thread whatever ``torch.get_num_threads()`` says. :func:`grid_sample` cuts the
 output grid into as many slabs along its first spatial axis as there are threads and samples them as a batch (the
-input broadcast by ``expand``, no copy), then puts the slabs back: every output value is computed by the same kernel
+input broadcast by ``expand``), then puts the slabs back: every output value is computed by the same kernel
 from the same numbers, so the forward result and the gradient with respect to the grid are bit-identical to
 ``F.grid_sample``'s; a gradient with respect to the input is the sum of the slabs' contributions (equal up to
-rounding). Measured on 2 cores, 138x141x159 voxels, trilinear: forward 0.32 -> 0.08 s, forward + backward 0.84 ->
-0.27 s (``docs/benchmarks.md``).
+rounding). Measured on 2 cores, 138x141x159 voxels, trilinear, a near-identity grid: forward 0.092 -> 0.041 s,
+forward + backward 0.268 -> 0.150 s (``benchmarks/bench_sampling.py``, ``docs/benchmarks.md``).
 
 2D sampling, CUDA, batches of more than one item, one thread and small grids go to ``F.grid_sample`` unchanged.
 """
