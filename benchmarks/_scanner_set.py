@@ -195,7 +195,7 @@ def run_scanner_benchmark(args, methods: list[str], modes: dict[str, list[str]])
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from _harness import machine_line
 
-    built = build_scanner_space_set(args.scanner_dir, seed=args.seed)
+    built = build_scanner_space_set(os.path.abspath(args.scanner_dir), seed=args.seed)  # methods run elsewhere
     print(f"scanner-space set {built['out_dir']} ({'reused' if built['reused'] else 'built'}, {built['seconds']} s)")
     pairs = built["pairs"][: args.pairs] if args.pairs else built["pairs"]
     work = args.work_dir or tempfile.mkdtemp(prefix="bench_scanner_")

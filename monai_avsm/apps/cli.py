@@ -39,7 +39,7 @@ _EPILOG_REGISTER = """\
 examples:
   monai-avsm register moving.nii.gz fixed.nii.gz --out result
   monai-avsm register moving.nii.gz fixed.nii.gz --out result --moving-label moving_seg.nii.gz \\
-      --fixed-label fixed_seg.nii.gz --refine 20
+      --fixed-label fixed_seg.nii.gz --fast --refine 20
   monai-avsm register moving.nii.gz fixed.nii.gz --out result --mask fixed_brain_mask.nii.gz
 
   monai-avsm register --pairs pairs.csv --out results     # columns moving,fixed[,moving_label,fixed_label,mask,name]
@@ -79,11 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     reg = sub.add_parser(
         "register",
         help="register one pair (or a CSV of pairs) and write the transforms, warped images and a report",
-        description="Register MOVING to FIXED with the shipped AVSM model (any size, spacing and orientation: the "
-        "images are brought to the model's working grid and the results back to the images' own grids). By default "
-        "the accurate path (about 17 s for a brain pair at 1.2-1.5 mm on 2 CPU cores); --fast is the network's one "
-        "pass after the initial alignment (about 6 s; 2 s with --prealign center_of_mass), once the model's trace "
-        "is cached (the first run for a new working grid builds it: a few seconds more).",
+        description="Register MOVING to FIXED (any size, spacing and orientation; the results lie on the images' own "
+        "grids). By default the accurate path: an initial alignment from any orientation, then vSVF optimisation at "
+        "the fixed image's resolution (about 17 s for a brain pair at 1.2-1.5 mm on 2 CPU cores). --fast is the "
+        "shipped AVSM model's one pass on its working grid after the initial alignment (about 6 s; 2 s with "
+        "--prealign center_of_mass), once the model's trace is cached (the first run for a new working grid builds "
+        "it: a few seconds more).",
         epilog=_EPILOG_REGISTER,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -109,11 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
         "scanner poses; the shipped model's setting: it was trained on pairs after it) or center_of_mass "
         "(milliseconds; for pairs that already share a pose)",
     )
-    reg.add_argument(
+    network = reg.add_mutually_exclusive_group()
+    network.add_argument(
+        "--network",
+        action="store_true",
+        help="accurate path: also run the network after the initial alignment (its affine is one more candidate, its "
+        "map the optimisation's start when it scores better than the identity); with the shipped model this lowered "
+        "the accuracy on scanner-space brains, so it is for a model trained on images like yours (--model)",
+    )
+    network.add_argument(
         "--no-network",
         action="store_true",
-        help="accurate path without the network (no model loaded): the initial alignment and the optimisation alone, "
-        "for images the brain model was not trained on (other anatomy or contrast); not with --fast or --prealign",
+        help="accurate path without the network (the default; kept for scripts that pass it): no model is loaded",
     )
     reg.add_argument(
         "--similarity",
@@ -246,6 +254,10 @@ def _check_register_args(parser: argparse.ArgumentParser, args) -> None:
 
     if args.no_network and (args.fast or args.prealign is not None):
         parser.error("register: --no-network is the accurate path without the network (not with --fast or --prealign)")
+    if args.network and args.fast:
+        parser.error("register: --network belongs to the accurate path (--fast is the network's one pass)")
+    if args.prealign is not None and not (args.fast or args.network):
+        parser.error("register: --prealign is the network's pre-alignment: give it with --fast or --network")
 
     if args.pairs is not None:
         if not args.fast and (args.refine or args.spacing is not None):
@@ -300,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_seconds=args.max_seconds,
                 similarity=args.similarity,
                 prealignment=args.prealign,
-                use_network=not args.no_network,
+                use_network=True if (args.fast or args.network) else False,
             )
             if args.pairs is not None:
                 from monai_avsm.apps.registration import register_pairs

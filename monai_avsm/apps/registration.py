@@ -317,17 +317,18 @@ def register(
     max_seconds: float | None = None,
     similarity: str = "lncc",
     prealignment: str | None = None,
-    use_network: bool = True,
+    use_network: bool | None = None,
 ) -> dict[str, Any]:
     r"""Register one pair and write the results into ``output_dir``.
 
     Both images are read once (NIfTI with nibabel; NRRD, MHA, DICOM with ITK). Two modes:
 
-    - ``"accurate"`` (default): the network's pass below gives one candidate affine; the initial alignment
-      (:func:`~monai_avsm.optimization.initial_alignment`: centre of mass, a rotation search, affine-opt on two
-      resolutions; the best-scoring candidate wins, so never worse than the identity or the network's affine) brings
-      the moving image onto the fixed image's own grid, and :func:`~monai_avsm.optimization.deformable_opt`
-      optimises a vSVF deformation there, coarse to fine up to the fixed grid's resolution (capped at 1 mm);
+    - ``"accurate"`` (default): the initial alignment (:func:`~monai_avsm.optimization.initial_alignment`: centre
+      of mass, a rotation search, affine-opt on two resolutions; the best-scoring candidate wins, so never worse than
+      the identity) brings the moving image onto the fixed image's own grid, and
+      :func:`~monai_avsm.optimization.deformable_opt` optimises a vSVF deformation there, coarse to fine up to the
+      fixed grid's resolution (capped at 1 mm); with ``use_network=True`` the network's pass below adds one candidate
+      affine and a start for the optimisation;
     - ``"fast"``: the paper's one pass on the model's working grid (``spatial_size`` voxels of ``working_spacing``
       mm of the bundle's ``inference.json``: 96x112x96 at 2 mm, along the world's RAS axes, centred on the fixed
       image's field of view), the moving image sampled on it after the model's pre-alignment (``prealignment``:
@@ -371,8 +372,14 @@ def register(
             one pass), ``"initial_alignment"`` (the rotation search and affine optimisation of the accurate mode,
             about 1.5 s: ``--fast`` is then never far off in pose, e.g. scanner-space brains 0.48 -> 0.71 Dice), or
             ``None``: the bundle's ``prealignment`` setting (``initial_alignment`` for the shipped model).
-        use_network: accurate mode: ``False`` skips the network (no model is loaded): the initial alignment and the
-            optimisation alone, for images the model was not trained on (other anatomy or contrast), or to compare.
+        use_network: run the network (the model is loaded). ``None`` (default): in the fast mode, which is the network;
+            not in the accurate mode, which is then the initial alignment and the optimisation alone. ``True`` in the
+            accurate mode adds the network's pass after the initial alignment: its affine is one more candidate and
+            its map the optimisation's start when it scores better than the identity. With the shipped model this
+            was measured to cost accuracy and time on three scanner-space sets (the network's affine never won, and
+            the optimisation ended worse from its map: end-point error 0.46 -> 0.52 mm on one set;
+            ``docs/benchmarks.md``, "The network's start in the accurate path"), so it is for a model trained or
+            fine-tuned on images like yours. ``False`` with ``mode="fast"`` is refused.
 
     Returns:
         ``{"output_dir", "files" (name -> path), "metrics", "timings", "device", "settings", "record"}``; ``record``
@@ -403,10 +410,14 @@ def register(
         raise ValueError(f"register: 'similarity' must be one of {SIMILARITIES}, got {similarity!r}.")
     if similarity != "lncc" and mode == "fast":
         raise ValueError("register: 'similarity' applies to mode='accurate' (the network was trained with mk-LNCC).")
-    if not use_network and mode == "fast":
+    if use_network is not None and not use_network and mode == "fast":
         raise ValueError("register: use_network=False applies to mode='accurate' (the fast mode is the network).")
+    use_network = (mode == "fast") if use_network is None else bool(use_network)
     if not use_network and prealignment is not None:
-        raise ValueError("register: 'prealignment' is the network's pre-alignment; use_network=False runs none.")
+        raise ValueError(
+            "register: 'prealignment' is the network's pre-alignment; the accurate mode runs no network unless "
+            "use_network=True (--network)."
+        )
     if max_seconds is not None and not max_seconds > 0:
         raise ValueError(f"register: 'max_seconds' must be > 0 or None, got {max_seconds}.")
     if mode == "accurate" and spacing is not None:
@@ -747,7 +758,7 @@ def register_pairs(
     max_seconds: float | None = None,
     similarity: str = "lncc",
     prealignment: str | None = None,
-    use_network: bool = True,
+    use_network: bool | None = None,
 ) -> dict[str, Any]:
     """Register many pairs with the model loaded once: one sub-folder per pair in ``output_dir``, ``summary.csv`` and
     ``summary.json`` with one row per pair (status, Dice when labels are given, folds, inverse consistency, time).
@@ -785,6 +796,9 @@ def register_pairs(
     os.makedirs(out, exist_ok=True)
     t0 = time.perf_counter()
     dev = resolve_device(device, "register_pairs")
+    if use_network is not None and not use_network and mode == "fast":
+        raise ValueError("register_pairs: use_network=False applies to mode='accurate' (the fast mode is the network).")
+    use_network = (mode == "fast") if use_network is None else bool(use_network)
     loaded = load_bundle_network(bundle_dir, dev, model_path) if use_network else None
     load_seconds = time.perf_counter() - t0
     rows: list[dict[str, Any]] = []

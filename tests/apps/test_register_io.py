@@ -135,12 +135,21 @@ class TestRegisterIO(unittest.TestCase):
             self.assertNotIn(name, names)
         self.assertFalse([n for n in os.listdir(self.tmp) if n.endswith(".partial")])
 
-    def test_no_network_options_are_refused(self):
-        for extra in (("--fast",), ("--prealign", "initial_alignment")):
+    def test_network_options_are_refused(self):
+        """The network's options need the network: --prealign without --fast or --network, --no-network with them,
+        --network with --fast (the one pass is the network already) or with --no-network."""
+        cases = (
+            ("--no-network", "--fast"),
+            ("--no-network", "--prealign", "initial_alignment"),
+            ("--prealign", "initial_alignment"),
+            ("--network", "--fast"),
+            ("--network", "--no-network"),
+        )
+        for extra in cases:
             out = self.path("no_network_bad")
             with self.assertRaises(SystemExit) as ctx:
-                _run("register", PAIR["moving"], PAIR["fixed"], "--out", out, "--no-network", *extra)
-            self.assertEqual(ctx.exception.code, 2)
+                _run("register", PAIR["moving"], PAIR["fixed"], "--out", out, *extra)
+            self.assertEqual(ctx.exception.code, 2, extra)
             self.assertFalse(os.path.exists(out))
 
     def test_blank_inputs_are_refused_before_any_work(self):
