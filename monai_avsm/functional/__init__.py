@@ -42,6 +42,7 @@ from .jacobian import jacobian_determinant as jacobian_determinant
 from .jacobian import jacobian_determinant_ddf as jacobian_determinant_ddf
 from .jacobian import jacobian_diagonal_product as jacobian_diagonal_product
 from .jacobian import jacobian_matrix as jacobian_matrix
+from .jacobian import matrix_cofactors as matrix_cofactors
 from .jacobian import matrix_determinant as matrix_determinant
 from .lncc import LNCCSettings as LNCCSettings
 from .lncc import default_lncc_settings as default_lncc_settings

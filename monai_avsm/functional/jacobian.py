@@ -45,6 +45,7 @@ __all__ = [
     "jacobian_determinant_ddf",
     "jacobian_diagonal_product",
     "matrix_determinant",
+    "matrix_cofactors",
     "fold_mask",
     "crop_margin",
     "fold_statistics",
@@ -73,6 +74,28 @@ def matrix_determinant(jac: torch.Tensor) -> torch.Tensor:
         g, h, i = jac[:, 2, 0], jac[:, 2, 1], jac[:, 2, 2]
         det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
     return det.unsqueeze(1)
+
+
+def matrix_cofactors(jac: torch.Tensor) -> torch.Tensor:
+    r"""Cofactors of a field of ``D x D`` matrices ``(B, D, D, *S)``, the derivative of :func:`matrix_determinant`:
+
+    .. math:: C_{ij} = \frac{\partial \det J}{\partial J_{ij}} = (-1)^{i+j} M_{ij}
+
+    (:math:`M_{ij}` the minor without row :math:`i` and column :math:`j`; :math:`C = \det(J)\, J^{-T}` where
+    :math:`J` is invertible). Returns ``(B, D, D, *S)``."""
+    if jac.shape[1] == 2:
+        a, b, c, d = jac[:, 0, 0], jac[:, 0, 1], jac[:, 1, 0], jac[:, 1, 1]
+        rows = [[d, -c], [-b, a]]
+    else:
+        a, b, c = jac[:, 0, 0], jac[:, 0, 1], jac[:, 0, 2]
+        d, e, f = jac[:, 1, 0], jac[:, 1, 1], jac[:, 1, 2]
+        g, h, i = jac[:, 2, 0], jac[:, 2, 1], jac[:, 2, 2]
+        rows = [
+            [e * i - f * h, f * g - d * i, d * h - e * g],
+            [c * h - b * i, a * i - c * g, b * g - a * h],
+            [b * f - c * e, c * d - a * f, a * e - b * d],
+        ]
+    return torch.stack([torch.stack(r, dim=1) for r in rows], dim=1)
 
 
 def jacobian_determinant(phi: torch.Tensor) -> torch.Tensor:

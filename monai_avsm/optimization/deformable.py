@@ -28,10 +28,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
-from monai_avsm.functional.jacobian import jacobian_determinant
+from monai_avsm.functional.finite_differences import central_difference_transpose
+from monai_avsm.functional.jacobian import jacobian_matrix, matrix_cofactors, matrix_determinant
 from monai_avsm.functional.maps import identity_map, resample_map, warp_image
 from monai_avsm.losses.mk_lncc import MKLNCCLoss
 from monai_avsm.losses.utils import masked_similarity
@@ -57,7 +58,7 @@ from monai_avsm.optimization.utils import (
 from monai_avsm.optimization.vsvf import optimize_momentum
 from monai_avsm.utils.enums import BoundaryMode, KernelNormalization
 from monai_avsm.utils.progress import Progress
-from monai_avsm.utils.validation import check_binary_mask
+from monai_avsm.utils.validation import check_binary_mask, check_map
 
 __all__ = ["DeformablePreset", "PRESETS", "deformable_opt", "fold_penalty", "level_shapes", "GlobalMISimilarity"]
 
@@ -197,12 +198,55 @@ PRESETS: dict[str, DeformablePreset] = {
 }
 
 
+class _FoldPenalty(torch.autograd.Function):
+    r""":func:`fold_penalty` with a hand-written backward that costs nothing where no voxel is below the threshold.
+
+    Forward: :math:`J` by :func:`~monai_avsm.functional.jacobian_matrix`, :math:`\det J` by
+    :func:`~monai_avsm.functional.matrix_determinant` (the same operations as
+    :func:`~monai_avsm.functional.jacobian_determinant`, so the same values). Backward, with
+    :math:`r = \max(\tau - \det J, 0)` and :math:`n` voxels: :math:`\partial P / \partial J_{ij} = -2 r\, C_{ij} / n`
+    (:func:`~monai_avsm.functional.matrix_cofactors`), and :math:`\nabla_{\phi_i} = \sum_j D_j^T (\partial P /
+    \partial J_{ij})` with :math:`D_j^T` the transposed central difference
+    (:func:`~monai_avsm.functional.finite_differences.central_difference_transpose`). In an optimisation the map is
+    almost always above the threshold everywhere: the backward then returns no gradient at all (autograd's zero),
+    instead of back-propagating zeros through some thirty full-size operations and the strided slice of the caller
+    (``docs/benchmarks.md``, "A fold penalty that skips its backward").
+    """
+
+    @staticmethod
+    def forward(ctx, phi: torch.Tensor, threshold: float) -> torch.Tensor:  # type: ignore[override]
+        h = [2.0 / (n - 1) for n in phi.shape[2:]]
+        jac = jacobian_matrix(phi.detach(), h)
+        r = (threshold - matrix_determinant(jac)).clamp_min_(0.0)  # (B, 1, *S)
+        ctx.h, ctx.shape = h, tuple(phi.shape)
+        active = bool((r > 0).any())
+        ctx.active = active
+        if active:
+            ctx.save_for_backward(jac, r)
+        return r.pow(2).flatten(1).mean(1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        if not ctx.active or not ctx.needs_input_grad[0]:
+            return None, None
+        jac, r = ctx.saved_tensors
+        ndim = len(ctx.h)
+        n = math.prod(ctx.shape[2:])
+        w = r * (grad.reshape(-1, *([1] * (ndim + 1))) * (-2.0 / n))  # dP/d det, (B, 1, *S)
+        g_jac = matrix_cofactors(jac) * w.unsqueeze(1)  # dP/dJ_ij, (B, D, D, *S)
+        out = torch.zeros(ctx.shape, dtype=jac.dtype, device=jac.device)
+        for j in range(ndim):
+            out.add_(central_difference_transpose(g_jac[:, :, j], dim=j + 2, spacing=ctx.h[j]))
+        return out, None
+
+
 def fold_penalty(phi: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
     r"""Per-sample fold penalty of a map, :math:`\frac{1}{|\Omega|} \sum_x \max(\tau - \det J_\phi(x), 0)^2`.
 
     Zero where the map is locally invertible with margin (:math:`\det J \ge \tau`), growing quadratically towards and
     beyond folds (:math:`\det J \le 0`). :math:`\det J` is :func:`~monai_avsm.functional.jacobian_determinant`
-    (central differences), differentiable in ``phi``.
+    (central differences), differentiable in ``phi`` (once; a hand-written backward, :class:`_FoldPenalty`).
 
     Args:
         phi: ``(B, D, *S)`` map, ``MapSpace.NORMALIZED``.
@@ -213,8 +257,8 @@ def fold_penalty(phi: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
     """
     if not threshold >= 0:
         raise ValueError(f"fold_penalty: 'threshold' must be >= 0, got {threshold}.")
-    det = jacobian_determinant(phi)
-    return F.relu(threshold - det).pow(2).flatten(1).mean(1)
+    check_map(phi, "phi", "fold_penalty")
+    return _FoldPenalty.apply(phi, float(threshold))
 
 
 def level_shapes(

@@ -15,6 +15,8 @@ from monai_avsm.functional import (
     jacobian_determinant_ddf,
     jacobian_diagonal_product,
     map_to_ddf,
+    matrix_cofactors,
+    matrix_determinant,
 )
 
 
@@ -76,3 +78,18 @@ class TestJacobian(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestCofactors(unittest.TestCase):
+    def test_cofactors_are_the_derivative_of_the_determinant(self):
+        """matrix_cofactors = d det / dJ (autograd of matrix_determinant) = det(J) J^-T, 2x2 and 3x3, float64."""
+        g = torch.Generator().manual_seed(0)
+        for d in (2, 3):
+            jac = torch.randn(2, d, d, 4, 5, generator=g, dtype=torch.float64).requires_grad_(True)
+            det = matrix_determinant(jac)
+            (grad,) = torch.autograd.grad(det.sum(), jac)
+            cof = matrix_cofactors(jac.detach())
+            torch.testing.assert_close(cof, grad, rtol=1e-12, atol=1e-12)
+            mats = jac.detach().permute(0, 3, 4, 1, 2)  # (B, *S, D, D)
+            expected = torch.linalg.det(mats)[..., None, None] * torch.linalg.inv(mats).transpose(-1, -2)
+            torch.testing.assert_close(cof.permute(0, 3, 4, 1, 2), expected, rtol=1e-9, atol=1e-9)

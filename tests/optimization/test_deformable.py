@@ -215,6 +215,37 @@ class TestPieces(unittest.TestCase):
         self.assertTrue(torch.autograd.gradcheck(lambda p: fold_penalty(p, 0.5), (phi,)))
         self.assertEqual(float(fold_penalty(identity_map((6, 7)), 0.5)), 0.0)
 
+    def test_fold_penalty_equals_its_autograd_form(self):
+        """The hand-written backward against autograd through max(tau - det J, 0)^2 (jacobian_determinant), float64,
+        2D and 3D, a batch of two (one item above the threshold everywhere), on a strided view as the optimisation
+        passes it; a map above the threshold everywhere gets no gradient (autograd's zero)."""
+        g = torch.Generator().manual_seed(1)
+        for shape, amp in (((7, 9), 0.4), ((6, 7, 8), 0.35)):
+            ndim = len(shape)
+            noise = torch.rand(2, ndim, *shape, generator=g, dtype=torch.float64)
+            noise[1] *= 0.01  # the second item: nearly the identity, above the threshold everywhere
+            base = identity_map(shape, dtype=torch.float64) + amp * noise
+            weights = torch.tensor([0.7, 1.3], dtype=torch.float64)
+            results = []
+            for fn in (fold_penalty, lambda p, t: torch.relu(t - jacobian_determinant(p)).pow(2).flatten(1).mean(1)):
+                phi = base.clone().requires_grad_(True)
+                sub = phi[(slice(None), slice(None)) + (slice(None, None, 2),) * ndim] if ndim == 3 else phi
+                value = fn(sub, 0.5)
+                (value * weights).sum().backward()
+                results.append((value.detach(), phi.grad))
+            (v, gr), (v_ref, gr_ref) = results
+            torch.testing.assert_close(v, v_ref, rtol=0, atol=0)  # the same operations
+            self.assertGreater(float(v[0]), 0.0)
+            self.assertEqual(float(v[1]), 0.0)
+            torch.testing.assert_close(gr, gr_ref, rtol=1e-12, atol=1e-14)
+        smooth = identity_map((6, 7, 8), dtype=torch.float64).requires_grad_(True)
+        out = fold_penalty(smooth, 0.5)
+        self.assertEqual(float(out), 0.0)
+        out.sum().backward()
+        self.assertIsNone(smooth.grad)  # nothing to back-propagate
+        with self.assertRaisesRegex(ValueError, "threshold"):
+            fold_penalty(smooth, -1.0)
+
     def test_level_shapes(self):
         self.assertEqual(level_shapes((128, 149, 128), (1.5,) * 3, (0.25, 0.5, 1.0)),
                          [(32, 37, 32), (64, 74, 64), (128, 149, 128)])  # fmt: skip
