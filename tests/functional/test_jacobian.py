@@ -14,6 +14,7 @@ from monai_avsm.functional import (
     jacobian_determinant,
     jacobian_determinant_ddf,
     jacobian_diagonal_product,
+    jacobian_matrix,
     map_to_ddf,
     matrix_cofactors,
     matrix_determinant,
@@ -93,3 +94,19 @@ class TestCofactors(unittest.TestCase):
             mats = jac.detach().permute(0, 3, 4, 1, 2)  # (B, *S, D, D)
             expected = torch.linalg.det(mats)[..., None, None] * torch.linalg.inv(mats).transpose(-1, -2)
             torch.testing.assert_close(cof.permute(0, 3, 4, 1, 2), expected, rtol=1e-9, atol=1e-9)
+
+
+class TestJacobianMatrixPaths(unittest.TestCase):
+    def test_buffer_path_equals_the_differentiable_path(self):
+        """Without a gradient jacobian_matrix writes the differences into its result; the values are those of the
+        differentiable path (central_difference + stack) to the bit, 2D and 3D, with and without the identity, and
+        a size-2 axis (one-sided differences only)."""
+        g = torch.Generator().manual_seed(0)
+        for shape in ((5, 7), (4, 2, 6), (6, 7, 8)):
+            f = torch.randn(2, len(shape), *shape, generator=g, dtype=torch.float64)
+            sp = [0.5 + 0.25 * k for k in range(len(shape))]
+            for add_identity in (False, True):
+                fast = jacobian_matrix(f, sp, add_identity=add_identity)
+                slow = jacobian_matrix(f.clone().requires_grad_(True), sp, add_identity=add_identity).detach()
+                self.assertTrue(torch.equal(fast, slow), (shape, add_identity))
+                self.assertFalse(fast.requires_grad)
