@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="register one pair (or a CSV of pairs) and write the transforms, warped images and a report",
         description="Register MOVING to FIXED (any size, spacing and orientation; the results lie on the images' own "
         "grids). By default the accurate path: an initial alignment from any orientation, then vSVF optimisation at "
-        "the fixed image's resolution (about 17 s for a brain pair at 1.2-1.5 mm on 2 CPU cores). --fast is the "
+        "the fixed image's resolution (about 15 s for a brain pair at 1.2-1.5 mm on 2 CPU cores). --fast is the "
         "shipped AVSM model's one pass on its working grid after the initial alignment (about 6 s; 2 s with "
         "--prealign center_of_mass), once the model's trace is cached (the first run for a new working grid builds "
         "it: a few seconds more).",
