@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -200,6 +201,8 @@ def run_scanner_benchmark(args, methods: list[str], modes: dict[str, list[str]])
     pairs = built["pairs"][: args.pairs] if args.pairs else built["pairs"]
     work = args.work_dir or tempfile.mkdtemp(prefix="bench_scanner_")
     os.makedirs(work, exist_ok=True)
+    # each method's files (2-4 GB per set) are deleted once scored, unless asked for or written where the user chose
+    keep = bool(getattr(args, "keep_outputs", False)) or args.work_dir is not None
     rows = []
     for pair in pairs:
         for method in methods:
@@ -233,12 +236,23 @@ def run_scanner_benchmark(args, methods: list[str], modes: dict[str, list[str]])
             else:
                 row["seconds"] = row["process_s"]
             row.update(evaluate_outputs(pair, out))
+            if not keep:
+                shutil.rmtree(out, ignore_errors=True)
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(machine_line())
     kinds = [p["kind"] for p in pairs]
+    if not keep:  # only the folders of failed methods (their logs) are left
+        for root, dirs, files in os.walk(work, topdown=False):
+            if not dirs and not files:
+                os.rmdir(root)
+            elif not files and all(not os.path.exists(os.path.join(root, d)) for d in dirs):
+                os.rmdir(root)
+    where = f"outputs in {work}" if keep else "outputs deleted once scored (--keep-outputs keeps them)"
+    if not keep and os.path.isdir(work):
+        where += f"; failed methods' logs in {work}"
     print(f"{len(pairs)} pairs ({kinds.count('cross')} cross-template, {kinds.count('known')} known deformation); "
-          f"{THREADS} threads per method; outputs in {work}")  # fmt: skip
+          f"{THREADS} threads per method; {where}")  # fmt: skip
     print_table(rows, methods)
     return rows
 

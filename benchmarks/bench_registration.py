@@ -176,7 +176,10 @@ def main() -> None:
                          help="named extra-argument sets of 'monai-avsm register', NAME:ARGS separated by ';' "
                          "(default 'default:', the plain command; e.g. 'default:;fast:--fast'); mode NAME is "
                          "method avsm_NAME, mode 'default' is avsm")  # fmt: skip
-    scanner.add_argument("--work-dir", default=None, help="where the methods write (default: a new temporary folder)")
+    scanner.add_argument("--work-dir", default=None,
+                         help="where the methods write, kept (default: a new temporary folder, each method's "
+                         "files deleted once scored)")  # fmt: skip
+    scanner.add_argument("--keep-outputs", action="store_true", help="keep the files of the temporary folder")
     args = parser.parse_args()
     if args.set == "scanner":
         from _scanner_set import ANTS_METHODS, parse_avsm_modes, run_scanner_benchmark
