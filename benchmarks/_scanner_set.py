@@ -242,12 +242,12 @@ def run_scanner_benchmark(args, methods: list[str], modes: dict[str, list[str]])
             print(json.dumps(row), flush=True)
     print(machine_line())
     kinds = [p["kind"] for p in pairs]
-    if not keep:  # only the folders of failed methods (their logs) are left
-        for root, dirs, files in os.walk(work, topdown=False):
-            if not dirs and not files:
-                os.rmdir(root)
-            elif not files and all(not os.path.exists(os.path.join(root, d)) for d in dirs):
-                os.rmdir(root)
+    if not keep:  # only the folders of failed methods (their logs) are left; empty pair folders go
+        for folder in [os.path.join(work, p["pair"]) for p in pairs] + [work]:
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty: a failed method's log
+                pass
     where = f"outputs in {work}" if keep else "outputs deleted once scored (--keep-outputs keeps them)"
     if not keep and os.path.isdir(work):
         where += f"; failed methods' logs in {work}"

@@ -312,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_seconds=args.max_seconds,
                 similarity=args.similarity,
                 prealignment=args.prealign,
-                use_network=True if (args.fast or args.network) else False,
+                use_network=bool(args.fast or args.network),
             )
             if args.pairs is not None:
                 from monai_avsm.apps.registration import register_pairs

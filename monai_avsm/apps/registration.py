@@ -188,6 +188,16 @@ def _working_pair(
 FAST_MIN_IMPROVEMENT = 0.02
 
 
+def _resolve_use_network(use_network: bool | None, mode: str, caller: str) -> bool:
+    """``use_network`` of :func:`register` resolved: ``None`` means the network in the fast mode (which is the
+    network) and none in the accurate mode; ``False`` with ``mode="fast"`` is refused."""
+    if use_network is None:
+        return mode == "fast"
+    if not use_network and mode == "fast":
+        raise ValueError(f"{caller}: use_network=False applies to mode='accurate' (the fast mode is the network).")
+    return bool(use_network)
+
+
 def keep_better_than_input(
     pred: dict,
     moving: torch.Tensor,
@@ -410,9 +420,7 @@ def register(
         raise ValueError(f"register: 'similarity' must be one of {SIMILARITIES}, got {similarity!r}.")
     if similarity != "lncc" and mode == "fast":
         raise ValueError("register: 'similarity' applies to mode='accurate' (the network was trained with mk-LNCC).")
-    if use_network is not None and not use_network and mode == "fast":
-        raise ValueError("register: use_network=False applies to mode='accurate' (the fast mode is the network).")
-    use_network = (mode == "fast") if use_network is None else bool(use_network)
+    use_network = _resolve_use_network(use_network, mode, "register")
     if not use_network and prealignment is not None:
         raise ValueError(
             "register: 'prealignment' is the network's pre-alignment; the accurate mode runs no network unless "
@@ -796,9 +804,7 @@ def register_pairs(
     os.makedirs(out, exist_ok=True)
     t0 = time.perf_counter()
     dev = resolve_device(device, "register_pairs")
-    if use_network is not None and not use_network and mode == "fast":
-        raise ValueError("register_pairs: use_network=False applies to mode='accurate' (the fast mode is the network).")
-    use_network = (mode == "fast") if use_network is None else bool(use_network)
+    use_network = _resolve_use_network(use_network, mode, "register_pairs")
     loaded = load_bundle_network(bundle_dir, dev, model_path) if use_network else None
     load_seconds = time.perf_counter() - t0
     rows: list[dict[str, Any]] = []

@@ -25,14 +25,26 @@ import torch
 __all__ = ["central_difference", "central_difference_transpose"]
 
 
-def central_difference(f: torch.Tensor, dim: int, spacing: float = 1.0) -> torch.Tensor:
+def central_difference(
+    f: torch.Tensor, dim: int, spacing: float = 1.0, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Derivative of ``f`` along tensor dimension ``dim`` (size >= 2) with grid spacing ``spacing``.
 
-    Returns a tensor of the shape of ``f``.
+    ``out``: a tensor of the shape of ``f`` (any strides, e.g. a slice of a Jacobian) to write the result into, with
+    the same operations in the same order (the same values) and no concatenation; not differentiable (``out=``
+    writes refuse inputs that require a gradient).
+
+    Returns a tensor of the shape of ``f`` (``out`` when given).
     """
     n = f.shape[dim]
     if n < 2:
         raise ValueError(f"central_difference: size along dim {dim} must be >= 2, got {n}.")
+    if out is not None:
+        torch.sub(f.narrow(dim, 1, 1), f.narrow(dim, 0, 1), out=out.narrow(dim, 0, 1))
+        torch.sub(f.narrow(dim, n - 1, 1), f.narrow(dim, n - 2, 1), out=out.narrow(dim, n - 1, 1))
+        if n > 2:
+            torch.sub(f.narrow(dim, 2, n - 2), f.narrow(dim, 0, n - 2), out=out.narrow(dim, 1, n - 2)).mul_(0.5)
+        return out.div_(spacing)
     first = f.narrow(dim, 1, 1) - f.narrow(dim, 0, 1)
     last = f.narrow(dim, n - 1, 1) - f.narrow(dim, n - 2, 1)
     if n == 2:

@@ -52,20 +52,6 @@ __all__ = [
 ]
 
 
-def _central_difference_into(out: torch.Tensor, f: torch.Tensor, dim: int, spacing: float) -> torch.Tensor:
-    """:func:`~monai_avsm.functional.finite_differences.central_difference` written into ``out`` (any strides):
-    the same operations in the same order (so the same values), without its concatenation."""
-    n = f.shape[dim]
-    if n < 2:
-        raise ValueError(f"central_difference: size along dim {dim} must be >= 2, got {n}.")
-    torch.sub(f.narrow(dim, 1, 1), f.narrow(dim, 0, 1), out=out.narrow(dim, 0, 1))
-    torch.sub(f.narrow(dim, n - 1, 1), f.narrow(dim, n - 2, 1), out=out.narrow(dim, n - 1, 1))
-    if n > 2:
-        inner = out.narrow(dim, 1, n - 2)
-        torch.sub(f.narrow(dim, 2, n - 2), f.narrow(dim, 0, n - 2), out=inner).mul_(0.5)
-    return out.div_(spacing)
-
-
 def jacobian_matrix(field: torch.Tensor, spacing: Sequence[float], add_identity: bool = False) -> torch.Tensor:
     """``J[:, i, j] = d field_i / d x_j``, shape ``(B, D, D, *S)``; ``add_identity`` for displacement fields.
 
@@ -75,7 +61,7 @@ def jacobian_matrix(field: torch.Tensor, spacing: Sequence[float], add_identity:
     if not (field.requires_grad and torch.is_grad_enabled()):
         jac = torch.empty((field.shape[0], ndim, ndim, *field.shape[2:]), dtype=field.dtype, device=field.device)
         for j in range(ndim):
-            _central_difference_into(jac[:, :, j], field, j + 2, float(spacing[j]))
+            central_difference(field, j + 2, float(spacing[j]), out=jac[:, :, j])
         if add_identity:
             for i in range(ndim):
                 jac[:, i, i] += 1.0
